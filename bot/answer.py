@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -191,15 +192,30 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
     return _Draft(" ".join(kept), numberer.citations, len(kept), total)
 
 
-def answer_question(
-    question: str,
-    retriever: Retriever,
-    verifier: Verifier,
-    llm: ChatLLM | None,
-    settings: Settings,
-    k: int | None = None,
-) -> Answer:
-    """Answer ``question`` from the store, with verified citations."""
+@dataclass
+class Prepared:
+    """Everything decided before generation: the sources, the extractive answer, the prompt."""
+
+    question: str
+    sources: list[Source]
+    extractive: _Draft | None
+    best_relevance: float
+    messages: list[tuple[str, str]]
+    prompt_hash: str
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def retrieved(self) -> list[str]:
+        return [src.paper.id for src in self.sources]
+
+    @property
+    def needs_model(self) -> bool:
+        """False when the answer is decided without a model (nothing relevant: abstain)."""
+        return self.extractive is not None
+
+
+def check_question(question: str, settings: Settings) -> str:
     question = " ".join((question or "").split())
     if not question:
         raise InputError("the question is empty")
@@ -208,81 +224,147 @@ def answer_question(
             f"the question is {len(question)} characters long; the limit is "
             f"{settings.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)"
         )
+    return question
+
+
+def prepare(
+    question: str,
+    retriever: Retriever,
+    verifier: Verifier,
+    settings: Settings,
+    k: int | None = None,
+    query: str | None = None,
+) -> Prepared:
+    """Retrieve (with ``query`` if given, e.g. a rewritten follow-up), pack, pre-compute the
+    extractive answer and render the prompt."""
+    question = check_question(question, settings)
     k = settings.top_k if k is None else k
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    hits = retriever.search(question, k=k)
+    hits = retriever.search(query or question, k=k)
     timings["retrieve"] = (time.perf_counter() - t0) * 1000
     sources = build_sources(hits, settings.context_tokens)
-    retrieved = [src.paper.id for src in sources]
-
     t1 = time.perf_counter()
-    extractive, best = extractive_answer(question, sources, verifier, settings.abstain_threshold)
+    extractive, best = extractive_answer(
+        query or question, sources, verifier, settings.abstain_threshold
+    )
     timings["extract"] = (time.perf_counter() - t1) * 1000
-    notes: list[str] = []
-
-    def result(draft: _Draft | None, mode: str, model: str, **extra: object) -> Answer:
-        answer = Answer(
-            question=question,
-            answer=draft.text if draft else ABSTAIN_TEXT,
-            citations=draft.citations if draft else [],
-            abstained=draft is None,
-            supported=draft.supported if draft else 0,
-            total=draft.total if draft else 0,
-            mode=mode,  # type: ignore[arg-type]
-            model=model,
-            retrieved=retrieved,
-            notes=notes,
-            timings_ms=timings,
-        )
-        for key, value in extra.items():
-            setattr(answer, key, value)
-        return answer
-
-    if llm is None:
-        return result(extractive, "extractive", "none")
-    if extractive is None:
-        notes.append(
-            f"no source sentence is relevant enough (best {best:.2f}); abstained "
-            "without calling the model"
-        )
-        return result(None, llm.mode, llm.model)
-
     prompt = load_prompt("qa")
     messages = prompt.render(
         question=question, sources=_render_sources(sources), n_sources=len(sources)
     )
-    t2 = time.perf_counter()
-    try:
-        generation = llm.invoke(messages)
-    except LLMError as exc:
-        notes.append(f"model failed, extractive answer shown: {exc}")
-        timings["generate"] = (time.perf_counter() - t2) * 1000
-        return result(
-            extractive, "extractive", "none", fallback_from=llm.mode, prompt_hash=prompt.sha256
-        )
-    timings["generate"] = (time.perf_counter() - t2) * 1000
-    usage = {
-        "prompt_tokens": generation.prompt_tokens,
-        "completion_tokens": generation.completion_tokens,
-        "prompt_hash": prompt.sha256,
-    }
-    text = generation.text.strip()
+    return Prepared(question, sources, extractive, best, messages, prompt.sha256, timings)
+
+
+def _result(prep: Prepared, draft: _Draft | None, mode: str, model: str, **extra: object) -> Answer:
+    answer = Answer(
+        question=prep.question,
+        answer=draft.text if draft else ABSTAIN_TEXT,
+        citations=draft.citations if draft else [],
+        abstained=draft is None,
+        supported=draft.supported if draft else 0,
+        total=draft.total if draft else 0,
+        mode=mode,  # type: ignore[arg-type]
+        model=model,
+        retrieved=prep.retrieved,
+        prompt_hash=prep.prompt_hash,
+        notes=prep.notes,
+        timings_ms=prep.timings,
+    )
+    for key, value in extra.items():
+        setattr(answer, key, value)
+    return answer
+
+
+def answer_without_model(prep: Prepared) -> Answer:
+    """The extractive answer (or abstention) for a prepared question."""
+    return _result(prep, prep.extractive, "extractive", "none")
+
+
+def abstain_before_model(prep: Prepared, llm: ChatLLM) -> Answer:
+    prep.notes.append(
+        f"no source sentence is relevant enough (best {prep.best_relevance:.2f}); abstained "
+        "without calling the model"
+    )
+    return _result(prep, None, llm.mode, llm.model)
+
+
+def fallback_after_error(prep: Prepared, llm: ChatLLM, error: Exception) -> Answer:
+    prep.notes.append(f"model failed, extractive answer shown: {error}")
+    return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode)
+
+
+def finish(
+    prep: Prepared,
+    text: str,
+    verifier: Verifier,
+    llm: ChatLLM,
+    settings: Settings,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> Answer:
+    """Verify a generated answer; keep it, trim it, or fall back to the extractive answer."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+    text = text.strip()
     if _ABSTAIN_TOKEN in text:
-        notes.append(
+        prep.notes.append(
             "the model found the sources insufficient, but relevant source sentences "
             "exist; extractive answer shown"
         )
-        return result(extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+        return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, **usage)
     t3 = time.perf_counter()
-    draft = verify_generated(text, sources, verifier)
-    timings["verify"] = (time.perf_counter() - t3) * 1000
+    draft = verify_generated(text, prep.sources, verifier)
+    prep.timings["verify"] = (time.perf_counter() - t3) * 1000
     if draft.supported == 0 or draft.supported < settings.min_supported_fraction * draft.total:
-        notes.append(
+        prep.notes.append(
             f"only {draft.supported} of {draft.total} generated sentences were supported by "
             "their citations; extractive answer shown"
         )
-        return result(extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+        return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, **usage)
     if draft.supported < draft.total:
-        notes.append(f"{draft.total - draft.supported} unsupported sentence(s) removed")
-    return result(draft, llm.mode, llm.model, **usage)
+        prep.notes.append(f"{draft.total - draft.supported} unsupported sentence(s) removed")
+    return _result(prep, draft, llm.mode, llm.model, **usage)
+
+
+def answer_question(
+    question: str,
+    retriever: Retriever,
+    verifier: Verifier,
+    llm: ChatLLM | None,
+    settings: Settings,
+    k: int | None = None,
+    on_token: Callable[[str], None] | None = None,
+    query: str | None = None,
+) -> Answer:
+    """Answer ``question`` from the store, with verified citations.
+
+    ``on_token`` receives the model's raw tokens as they stream (before verification; the
+    returned :class:`Answer` is what may be shown as final). ``query`` overrides the text used
+    for retrieval (a rewritten follow-up question)."""
+    prep = prepare(question, retriever, verifier, settings, k=k, query=query)
+    if llm is None:
+        return answer_without_model(prep)
+    if not prep.needs_model:
+        return abstain_before_model(prep, llm)
+    t2 = time.perf_counter()
+    try:
+        if on_token is None:
+            generation = llm.invoke(prep.messages)
+            text, p_tok, c_tok = (
+                generation.text,
+                generation.prompt_tokens,
+                generation.completion_tokens,
+            )
+        else:
+            parts: list[str] = []
+            for token in llm.stream(prep.messages):
+                parts.append(token)
+                on_token(token)
+            text = "".join(parts)
+            p_tok = sum(count_tokens(t) for _, t in prep.messages)
+            c_tok = count_tokens(text)
+    except LLMError as exc:
+        prep.timings["generate"] = (time.perf_counter() - t2) * 1000
+        return fallback_after_error(prep, llm, exc)
+    prep.timings["generate"] = (time.perf_counter() - t2) * 1000
+    return finish(prep, text, verifier, llm, settings, p_tok, c_tok)

@@ -12,7 +12,7 @@ Dependencies are passed in or built lazily from settings on first use, so constr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,9 +107,29 @@ class PaperBot:
         """Best papers for ``query``, one hit per paper, best first (no LLM)."""
         return self.retriever.search(query, k=self.settings.top_k if k is None else k)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer ``question`` with citations verified against the cited abstracts."""
-        return answer_question(question, self.retriever, self.verifier, self.llm, self.settings, k)
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        query: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` with citations verified against the cited abstracts.
+
+        ``on_token`` streams the model's raw tokens (the returned answer is the verified one);
+        ``query`` overrides the retrieval text (e.g. a follow-up rewritten as a standalone
+        question)."""
+        return answer_question(
+            question,
+            self.retriever,
+            self.verifier,
+            self.llm,
+            self.settings,
+            k,
+            on_token=on_token,
+            query=query,
+        )
 
     def papers(self) -> list[Paper]:
         return sorted(self.store.iter_papers(), key=lambda p: p.title.lower())

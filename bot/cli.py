@@ -40,6 +40,10 @@ KOpt = Annotated[
 ]
 
 
+__all__ = ["JsonOpt", "KOpt", "app", "bot_from_env", "err", "main", "out", "print_json",
+           "progress_bar", "run_or_exit"]
+
+
 def _bot() -> Any:
     from bot.api import PaperBot
 
@@ -194,5 +198,18 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
+# Sub-commands that live in bot/commands/ (one module per area) register themselves here.
+from bot.commands import load_all as _load_commands  # noqa: E402
+
+_load_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# Public names for command modules in bot/commands/.
+bot_from_env = _bot
+run_or_exit = _run
+print_json = _print_json
+progress_bar = _progress
