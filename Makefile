@@ -8,6 +8,13 @@ BIN    := $(VENV)/bin
 # on the index. Installing it first keeps sentence-transformers from pulling a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 TORCH      := torch==2.13.0
+# llama-cpp-python has no wheels on PyPI: we build it once, portably (no -march=native: the
+# native build of 0.3.36 crashes in decode on some AVX-512/AMX CPUs), into a cache outside the
+# repo, so every later install (and CI on the same machine) reuses it.
+LLAMA_VERSION := 0.3.36
+WHEEL_CACHE   ?= $(HOME)/.cache/paperbot/wheels
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+                 -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DLLAMA_BUILD_TESTS=OFF
 DEMO_HOME  ?= $(CURDIR)/.paperbot/demo
 DEMO_QUESTION ?= How does grokking relate to lazy and rich training dynamics?
 
@@ -19,7 +26,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(FIND_LINKS) $(TORCH)
-	$(BIN)/pip install --quiet $(FIND_LINKS) -e '.[dev]'
+	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (once; ~6-12 min on 2 cores)"; \
+		mkdir -p $(WHEEL_CACHE) && CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet \
+			--no-cache-dir --no-deps -w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); \
+	fi
+	$(BIN)/pip install --quiet $(FIND_LINKS) --find-links $(WHEEL_CACHE) -e '.[dev]'
 	touch $@
 
 demo: install

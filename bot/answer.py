@@ -56,6 +56,7 @@ class _Draft:
     citations: list[Citation] = field(default_factory=list)
     supported: int = 0
     total: int = 0
+    attributed: int = 0  # sentences the model left uncited, cited by the verifier post hoc
 
 
 def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
@@ -162,6 +163,7 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
     numberer = _Numberer()
     kept: list[str] = []
     total = 0
+    attributed = 0
     for sentence in split_sentences(text.strip()):
         raw = sentence.text
         if not content_words(strip_markers(raw)):
@@ -173,8 +175,6 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
                 n = int(part)
                 if n in by_n and n not in cited:  # non-retrieved sources are impossible
                     cited.append(n)
-        if not cited:
-            continue
         claim = strip_markers(raw)
         new_numbers: list[int] = []
         for n in cited:
@@ -182,6 +182,15 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
             support = verifier.check(claim, [s.text for s in src.sentences])
             if support.supported:
                 new_numbers.append(numberer.number(src, src.sentences[support.index]))
+        if not cited:
+            # Small models often forget the markers: attribute the sentence post hoc to the
+            # retrieved sentence that supports it best, if one does (same verifier, same bar).
+            pool = [(src, s) for src in sources for s in src.sentences]
+            support = verifier.check(claim, [s.text for _, s in pool])
+            if support.supported:
+                src, sent = pool[support.index]
+                new_numbers.append(numberer.number(src, sent))
+                attributed += 1
         if new_numbers:
             claim = claim.rstrip()
             end = ""
@@ -189,7 +198,7 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
                 claim, end = claim[:-1], claim[-1]
             marks = "".join(f"[{n}]" for n in sorted(set(new_numbers)))
             kept.append(f"{claim} {marks}{end}")
-    return _Draft(" ".join(kept), numberer.citations, len(kept), total)
+    return _Draft(" ".join(kept), numberer.citations, len(kept), total, attributed)
 
 
 @dataclass
@@ -304,8 +313,12 @@ def finish(
     completion_tokens: int = 0,
 ) -> Answer:
     """Verify a generated answer; keep it, trim it, or fall back to the extractive answer."""
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
     text = text.strip()
+    usage: dict[str, object] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "draft": text,
+    }
     if _ABSTAIN_TOKEN in text:
         prep.notes.append(
             "the model found the sources insufficient, but relevant source sentences "
@@ -323,6 +336,11 @@ def finish(
         return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, **usage)
     if draft.supported < draft.total:
         prep.notes.append(f"{draft.total - draft.supported} unsupported sentence(s) removed")
+    if draft.attributed:
+        prep.notes.append(
+            f"{draft.attributed} sentence(s) had no [n] marker and were cited to the source "
+            "sentence that supports them"
+        )
     return _result(prep, draft, llm.mode, llm.model, **usage)
 
 

@@ -23,10 +23,14 @@ from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
 
 if TYPE_CHECKING:
+    from bot.cache import GenerationCache
+    from bot.chat import ChatResult
     from bot.embeddings import Embedder
     from bot.llms import ChatLLM
     from bot.retrieve import Retriever
+    from bot.sessions import SessionStore
     from bot.store import PaperStore
+    from bot.types import Digest, LaySummary
     from bot.verify import Verifier
 
 __all__ = ["PaperBot"]
@@ -103,9 +107,36 @@ class PaperBot:
         """Upsert already-built :class:`Paper` objects."""
         return ingest_papers(list(papers), self.store, self.embedder, self.settings, progress)
 
-    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
-        """Best papers for ``query``, one hit per paper, best first (no LLM)."""
-        return self.retriever.search(query, k=self.settings.top_k if k is None else k)
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        categories: Iterable[str] | str | None = None,
+        authors: Iterable[str] | str | None = None,
+        mode: str | None = None,
+        diverse: bool = False,
+        where: dict[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """Best papers for ``query``, one hit per paper, best first (no LLM).
+
+        ``since``/``until``: inclusive dates (YYYY, YYYY-MM or YYYY-MM-DD); ``categories`` /
+        ``authors``: any of them (see :mod:`bot.filters`); ``mode``: hybrid | dense | bm25
+        (default ``PAPERBOT_RETRIEVAL_MODE``); ``diverse``: MMR re-ranking; ``where``: a raw
+        Chroma filter on chunk metadata."""
+        from bot.filters import SearchFilter
+
+        filters = SearchFilter.build(since, until, categories, authors)
+        return self.retriever.search(
+            query,
+            k=self.settings.top_k if k is None else k,
+            where=where,
+            filters=filters,
+            mode=mode,
+            diverse=diverse,
+        )
 
     def ask(
         self,
@@ -129,6 +160,132 @@ class PaperBot:
             k,
             on_token=on_token,
             query=query,
+        )
+
+    @property
+    def sessions(self) -> SessionStore:
+        """Chat sessions (SQLite under the data directory)."""
+        if getattr(self, "_sessions", None) is None:
+            from bot.sessions import SessionStore
+
+            self._sessions = SessionStore(self.settings.home / "sessions.sqlite3")
+        return self._sessions
+
+    def chat(
+        self,
+        question: str,
+        session_id: str | None = None,
+        k: int | None = None,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        on_rewrite: Callable[..., None] | None = None,
+    ) -> ChatResult:
+        """Answer ``question`` as the next turn of a chat session (new when ``session_id`` is
+        None): a follow-up is rewritten into a standalone question for retrieval, and the turn
+        is stored. See :mod:`bot.chat`."""
+        from bot.chat import chat_turn
+
+        return chat_turn(
+            self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite
+        )
+
+    # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
+    @property
+    def generation_cache(self) -> GenerationCache:
+        """Cache of generated summaries/blurbs (``$PAPERBOT_HOME/cache``), see :mod:`bot.cache`."""
+        if getattr(self, "_generation_cache", None) is None:
+            from bot.cache import GenerationCache
+
+            self._generation_cache = GenerationCache.for_home(
+                self.settings.home, enabled=self.settings.cache_enabled
+            )
+        return self._generation_cache
+
+    def find_paper(self, ref: str) -> Paper:
+        """The stored paper ``ref`` names: a paper id, an arXiv id or URL, or a title (fuzzy).
+
+        Raises ``InputError`` when nothing matches, and ``bot.lookup.AmbiguousPaperError``
+        (an ``InputError`` with ``.candidates``, a list of papers) when several titles match
+        about equally well."""
+        from bot.lookup import find_paper
+
+        return find_paper(self.store, ref)
+
+    def summarize(
+        self,
+        paper: str | Paper,
+        *,
+        audience: str | None = None,
+        grade: float | None = None,
+        words: int | None = None,
+        use_cache: bool = True,
+    ) -> LaySummary:
+        """A plain-language summary of ``paper`` (a :class:`Paper` or anything
+        :meth:`find_paper` accepts), every sentence cited ``[n]`` to a verbatim abstract
+        sentence, with a glossary and the measured Flesch-Kincaid grade.
+
+        ``audience`` is general | student | expert (default ``PAPERBOT_SUMMARY_AUDIENCE``);
+        ``grade`` the target grade (default: the audience's); ``words`` the word budget.
+        Results are cached by paper content, prompts, model and options (``use_cache=False``
+        regenerates). ``result.to_dict()`` is the JSON shape of ``paperbot summarize --json``."""
+        from bot.summarize import summarize_paper
+
+        target = paper if isinstance(paper, Paper) else self.find_paper(paper)
+        return summarize_paper(
+            target,
+            verifier=self.verifier,
+            llm=self.llm,
+            settings=self.settings,
+            audience=audience,
+            grade=grade,
+            words=words,
+            cache=self.generation_cache if use_cache else None,
+        )
+
+    def newsletter(
+        self,
+        *,
+        query: str | None = None,
+        ids: Iterable[str] | None = None,
+        from_file: str | Path | None = None,
+        top: int | None = None,
+        group: bool = False,
+        title: str | None = None,
+        audience: str | None = None,
+        grade: float | None = None,
+        words: int | None = None,
+        use_cache: bool = True,
+        progress: Progress | None = None,
+    ) -> Digest:
+        """A newsletter digest over the papers chosen by exactly one of ``query`` (its top
+        ``top`` hits), ``ids`` (ids, arXiv ids or titles) or ``from_file`` (every paper of a
+        listing/JSON file, ingested first when new). Each paper gets a 2-3 sentence cited
+        blurb; ``group=True`` clusters papers into themed sections. ``progress(stage, done,
+        total)`` is called per blurb. Render it with ``bot.render.render_digest(digest, fmt)``
+        (fmt ``md``, ``html`` or ``json``)."""
+        from bot.newsletter import build_digest, select_papers
+
+        papers, notes = select_papers(
+            self,
+            query=query,
+            ids=list(ids) if ids is not None else None,
+            from_file=from_file,
+            top=top,
+        )
+        return build_digest(
+            papers,
+            verifier=self.verifier,
+            llm=self.llm,
+            settings=self.settings,
+            group=group,
+            title=title,
+            query=query,
+            audience=audience,
+            grade=grade,
+            words=words,
+            cache=self.generation_cache if use_cache else None,
+            progress=progress,
+            notes=notes,
         )
 
     def papers(self) -> list[Paper]:

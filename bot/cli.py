@@ -198,6 +198,12 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
+# Public names for command modules in bot/commands/.
+bot_from_env = _bot
+run_or_exit = _run
+print_json = _print_json
+progress_bar = _progress
+
 # Sub-commands that live in bot/commands/ (one module per area) register themselves here.
 from bot.commands import load_all as _load_commands  # noqa: E402
 
@@ -207,9 +213,3 @@ _load_commands()
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-
-# Public names for command modules in bot/commands/.
-bot_from_env = _bot
-run_or_exit = _run
-print_json = _print_json
-progress_bar = _progress

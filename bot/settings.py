@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     min_supported_fraction: float = Field(0.5, ge=0.0, le=1.0)
     # Extractive abstention: no source sentence scores at least this against the question.
     abstain_threshold: float = Field(0.42, ge=0.0, le=1.0)
+    # Retrieval: hybrid (BM25 + dense, fused), dense or bm25; see bot/retrieve.py.
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    # Fusion of the BM25 and dense paper rankings: rrf (reciprocal rank) or weighted
+    # (min-max normalised scores, dense weight below, BM25 weight 1 - it).
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    rrf_k: int = Field(60, ge=1, le=1000)
+    hybrid_dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    # Papers taken from each retriever before fusion (at least k).
+    retrieval_candidates: int = Field(100, ge=10, le=2000)
+    # MMR diversity (search --diverse, digests): 1.0 = pure relevance.
+    mmr_lambda: float = Field(0.5, ge=0.0, le=1.0)
 
     # --- Chroma server mode -------------------------------------------------------------
     chroma_host: str | None = Field(
@@ -92,6 +103,42 @@ class Settings(BaseSettings):
     chroma_auth_header: str | None = Field(
         None, validation_alias=AliasChoices("CHROMA_AUTH_HEADER", "PAPERBOT_CHROMA_AUTH_HEADER")
     )
+
+    # --- chat ---------------------------------------------------------------------------
+    # Previous turns shown to the follow-up rewriter (condense_question prompt).
+    chat_history_turns: int = Field(4, ge=1, le=50)
+
+    # --- HTTP server (paperbot serve) ---------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # When set, every /api route needs "Authorization: Bearer <key>".
+    api_key: str | None = None
+    max_request_bytes: int = Field(65536, ge=1024, le=100_000_000)  # JSON request bodies
+    max_upload_bytes: int = Field(20_000_000, ge=1024, le=2_000_000_000)  # POST /api/ingest
+    rate_limit_per_minute: int = Field(120, ge=0, le=100_000)  # per client address; 0 = off
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_api_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # --- lay summaries and newsletters (paperbot summarize / newsletter) -----------------
+    summary_audience: Literal["general", "student", "expert"] = "general"
+    # Target Flesch-Kincaid grade; empty = the audience's default (general 8, student 12,
+    # expert 16). A model draft missing it by more than the tolerance gets one revision.
+    summary_grade: float | None = Field(None, ge=0.0, le=30.0)
+    summary_grade_tolerance: float = Field(2.0, ge=0.0, le=20.0)
+    summary_words: int = Field(120, ge=20, le=1000)  # word budget of a lay summary
+    blurb_words: int = Field(50, ge=15, le=300)  # word budget of a newsletter blurb
+    newsletter_top: int = Field(5, ge=1, le=200)  # papers taken from a --query
+    # Cache generated summaries/blurbs under $PAPERBOT_HOME/cache (keyed by paper content,
+    # prompt hashes, model and options).
+    cache_enabled: bool = True
+
+    @field_validator("summary_grade", mode="before")
+    @classmethod
+    def _empty_grade_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("collection")
     @classmethod

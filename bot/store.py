@@ -15,6 +15,12 @@ are content-addressed), its stale chunks deleted, and only then the paper record
 the content hash - is written. A paper whose record is missing or carries another hash is
 simply rewritten on the next ingest.
 
+Every write and delete ends by storing a fresh random ``revision`` in the papers collection's
+metadata, and tells in-process listeners (:meth:`PaperStore.add_listener`) what changed. Derived
+indexes (the BM25 index of :mod:`bot.lexical`) record the revision they were built from and
+rebuild when the store's differs - so a write by another process (Chroma server mode) is never
+missed. Chunks also carry the filter keys of :func:`bot.filters.filter_keys`.
+
 Embedded mode uses ``chromadb.PersistentClient`` under ``settings.store_dir``; when
 ``CHROMA_HOST`` is set the same code talks to a Chroma server through ``chromadb.HttpClient``.
 """
@@ -24,17 +30,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from bot.errors import EmbeddingMismatchError, StoreError
+from bot.filters import filter_keys
 from bot.types import Chunk, Paper, normalise_title
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-__all__ = ["ChunkMatch", "PaperStore", "PaperWrite"]
+__all__ = ["ChunkMatch", "PaperStore", "PaperWrite", "StoreListener"]
 
 SCHEMA_VERSION = 1
 
@@ -60,6 +67,14 @@ class PaperWrite:
     title_vector: np.ndarray
 
 
+class StoreListener(Protocol):
+    """Told about every change made through this :class:`PaperStore` (after it is stored)."""
+
+    def papers_written(self, papers: Sequence[Paper], old_rev: str, new_rev: str) -> None: ...
+
+    def papers_deleted(self, paper_ids: Sequence[str], old_rev: str, new_rev: str) -> None: ...
+
+
 def _paper_metadata(paper: Paper, n_chunks: int) -> dict[str, Any]:
     return {
         "title": paper.title,
@@ -71,6 +86,7 @@ def _paper_metadata(paper: Paper, n_chunks: int) -> dict[str, Any]:
         "content_hash": paper.content_hash,
         "title_norm": normalise_title(paper.title),
         "n_chunks": n_chunks,
+        **filter_keys(paper),
     }
 
 
@@ -99,6 +115,7 @@ def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
         "n_tokens": chunk.n_tokens,
         "content_hash": paper.content_hash,
         "published": paper.published or "",
+        **filter_keys(paper),
     }
 
 
@@ -112,6 +129,7 @@ class PaperStore:
         self._client = self._connect(settings)
         self._papers = self._collection(f"{settings.collection}_papers")
         self._chunks = self._collection(f"{settings.collection}_chunks")
+        self._listeners: list[StoreListener] = []
         try:
             self.max_batch = int(self._client.get_max_batch_size())
         except Exception:  # older servers do not report it
@@ -177,6 +195,36 @@ class PaperStore:
             )
         return collection
 
+    # --- revision and listeners -------------------------------------------------------
+    def add_listener(self, listener: StoreListener) -> None:
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def revision(self) -> str:
+        """The store's current revision ("" for a store never written since revisions exist).
+
+        Read fresh from Chroma (another process may have written)."""
+        name = f"{self.settings.collection}_papers"
+        try:
+            meta = self._client.get_collection(name, embedding_function=None).metadata or {}
+        except Exception as exc:
+            raise StoreError(f"cannot read collection '{name}': {exc}") from exc
+        return str(meta.get("revision", ""))
+
+    def _bump_revision(self) -> tuple[str, str]:
+        """Store a new random revision (after the data is written); returns (old, new)."""
+        import uuid
+
+        name = f"{self.settings.collection}_papers"
+        fresh = self._client.get_collection(name, embedding_function=None)
+        meta = dict(fresh.metadata or {})
+        old = str(meta.get("revision", ""))
+        new = uuid.uuid4().hex
+        meta["revision"] = new
+        fresh.modify(metadata=meta)  # modify replaces the metadata: keep every other key
+        self._papers = fresh
+        return old, new
+
     # --- writes -----------------------------------------------------------------------
     def _batches(self, n: int) -> Iterator[slice]:
         step = max(1, self.max_batch)
@@ -218,10 +266,13 @@ class PaperStore:
                     documents=p_docs[part],
                     metadatas=p_meta[part],
                 )
+            old_rev, new_rev = self._bump_revision()
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(f"writing to the store at {self.location} failed: {exc}") from exc
+        for listener in self._listeners:
+            listener.papers_written([w.paper for w in writes], old_rev, new_rev)
         return len(ids)
 
     def _delete_stale_chunks(self, writes: Sequence[PaperWrite]) -> None:
@@ -238,6 +289,9 @@ class PaperStore:
             self._chunks.delete(where={"paper_id": pid})
         if ids:
             self._papers.delete(ids=ids)
+            old_rev, new_rev = self._bump_revision()
+            for listener in self._listeners:
+                listener.papers_deleted(ids, old_rev, new_rev)
         return len(ids)
 
     # --- reads ------------------------------------------------------------------------
@@ -343,6 +397,46 @@ class PaperStore:
                 ChunkMatch(cid, str(meta.get("paper_id")), 1.0 - float(dist), doc or "", meta)
             )
         return out
+
+    def chunks_of(
+        self, paper_ids: Sequence[str], with_vectors: bool = False
+    ) -> dict[str, list[ChunkMatch]]:
+        """Every stored chunk of these papers (score 0), in chunk order, by paper id.
+
+        With ``with_vectors`` each match's metadata carries its embedding under ``_vector``."""
+        ids = list(dict.fromkeys(paper_ids))
+        out: dict[str, list[ChunkMatch]] = {pid: [] for pid in ids}
+        if not ids:
+            return out
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        try:
+            got = self._chunks.get(where={"paper_id": {"$in": ids}}, include=include)
+        except Exception as exc:
+            raise StoreError(f"reading chunks from {self.location} failed: {exc}") from exc
+        vectors = got.get("embeddings") if with_vectors else None
+        for i, (cid, doc, meta) in enumerate(
+            zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
+        ):
+            meta = dict(meta or {})
+            if vectors is not None:
+                meta["_vector"] = np.asarray(vectors[i], dtype=np.float32)
+            pid = str(meta.get("paper_id"))
+            out.setdefault(pid, []).append(ChunkMatch(cid, pid, 0.0, doc or "", meta))
+        for matches in out.values():
+            matches.sort(key=lambda m: int(m.metadata.get("chunk_index", 0)))
+        return out
+
+    def papers_matching(self, where: dict[str, Any], paper_ids: Sequence[str]) -> set[str]:
+        """The papers among ``paper_ids`` with at least one chunk matching a Chroma ``where``."""
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
+            return set()
+        clause = {"$and": [where, {"paper_id": {"$in": ids}}]}
+        try:
+            got = self._chunks.get(where=clause, include=["metadatas"])
+        except Exception as exc:
+            raise StoreError(f"filtering chunks in {self.location} failed: {exc}") from exc
+        return {str((m or {}).get("paper_id")) for m in got["metadatas"] or []}
 
     def count_papers(self) -> int:
         return int(self._papers.count())

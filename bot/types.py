@@ -159,6 +159,7 @@ class Answer:
     retrieved: list[str] = field(default_factory=list)  # paper ids handed to the generator
     prompt_hash: str | None = None
     fallback_from: str | None = None  # mode whose answer was rejected, when we fell back
+    draft: str | None = None  # the model's raw output, before verification (never shown as is)
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -178,6 +179,7 @@ class Answer:
             "retrieved": list(self.retrieved),
             "prompt_hash": self.prompt_hash,
             "fallback_from": self.fallback_from,
+            "draft": self.draft,
             "notes": list(self.notes),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
@@ -218,4 +220,167 @@ class IngestReport:
             "failed": [f.to_dict() for f in self.failed],
             "chunks_written": self.chunks_written,
             "seconds": round(self.seconds, 3),
+        }
+
+
+# --- lay summaries and newsletter digests (bot.summarize, bot.newsletter) -----------------
+
+
+@dataclass
+class GlossaryEntry:
+    """A technical term and its plain meaning.
+
+    ``source`` is ``"abstract"`` when the abstract itself defines the term (e.g. an
+    abbreviation "autoregressive conditional duration (ACD)") and ``"model"`` when the
+    meaning was written by the language model (the term is checked to occur in the abstract,
+    the meaning is not verifiable against it)."""
+
+    term: str
+    meaning: str
+    source: str = "abstract"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"term": self.term, "meaning": self.meaning, "source": self.source}
+
+
+@dataclass
+class LaySummary:
+    """A plain-language summary (or a newsletter blurb) of one paper, cited to its abstract.
+
+    Every sentence of ``summary`` ends with ``[n]`` markers; ``citations[n-1].quote`` is the
+    verbatim abstract sentence it rests on (``abstract[start:end] == quote``)."""
+
+    paper_id: str
+    title: str
+    summary: str
+    glossary: list[GlossaryEntry]
+    citations: list[Citation]
+    fkgl: float  # measured Flesch-Kincaid grade of ``summary`` (markers removed)
+    target: float  # the grade asked for
+    met: bool  # |fkgl - target| <= tolerance
+    supported: int
+    total: int
+    mode: Mode
+    model: str
+    audience: str = "general"
+    words: int = 0  # the word budget asked for
+    url: str | None = None
+    kind: str = "summary"  # "summary" or "blurb"
+    prompt_hash: str | None = None
+    fallback_from: str | None = None
+    revised: bool = False  # a reading-level revision pass was kept
+    removed: list[str] = field(default_factory=list)  # generated sentences that failed checks
+    notes: list[str] = field(default_factory=list)
+    cached: bool = False
+
+    @property
+    def link(self) -> str:
+        """The paper's URL when known, else its id."""
+        return self.url or self.paper_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "url": self.url,
+            "link": self.link,
+            "kind": self.kind,
+            "summary": self.summary,
+            "glossary": [g.to_dict() for g in self.glossary],
+            "citations": [c.to_dict() for c in self.citations],
+            "readability": {"fkgl": self.fkgl, "target": self.target, "met": self.met},
+            "verified": {"supported": self.supported, "total": self.total},
+            "mode": self.mode,
+            "model": self.model,
+            "audience": self.audience,
+            "words": self.words,
+            "prompt_hash": self.prompt_hash,
+            "fallback_from": self.fallback_from,
+            "revised": self.revised,
+            "removed": list(self.removed),
+            "notes": list(self.notes),
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LaySummary:
+        """Inverse of :meth:`to_dict` (used by the generation cache)."""
+        return cls(
+            paper_id=data["paper_id"],
+            title=data["title"],
+            summary=data["summary"],
+            glossary=[GlossaryEntry(**g) for g in data.get("glossary", [])],
+            citations=[Citation(**c) for c in data.get("citations", [])],
+            fkgl=float(data["readability"]["fkgl"]),
+            target=float(data["readability"]["target"]),
+            met=bool(data["readability"].get("met", False)),
+            supported=int(data["verified"]["supported"]),
+            total=int(data["verified"]["total"]),
+            mode=data["mode"],
+            model=data["model"],
+            audience=data.get("audience", "general"),
+            words=int(data.get("words", 0)),
+            url=data.get("url"),
+            kind=data.get("kind", "summary"),
+            prompt_hash=data.get("prompt_hash"),
+            fallback_from=data.get("fallback_from"),
+            revised=bool(data.get("revised", False)),
+            removed=list(data.get("removed", [])),
+            notes=list(data.get("notes", [])),
+            cached=bool(data.get("cached", False)),
+        )
+
+
+@dataclass
+class DigestSection:
+    """A themed group of newsletter items (one section when not grouped)."""
+
+    title: str
+    items: list[LaySummary]
+    terms: list[str] = field(default_factory=list)  # the top terms the title came from
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "terms": list(self.terms),
+            "papers": [item.to_dict() for item in self.items],
+        }
+
+
+@dataclass
+class Digest:
+    """A newsletter: headline, two-sentence intro, then sections of cited blurbs."""
+
+    headline: str
+    intro: str
+    sections: list[DigestSection]
+    mode: Mode
+    model: str
+    grouped: bool = False
+    query: str | None = None
+    date: str | None = None  # ISO date the digest was written
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[LaySummary]:
+        return [item for section in self.sections for item in section.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        items = self.items
+        return {
+            "headline": self.headline,
+            "intro": self.intro,
+            "date": self.date,
+            "query": self.query,
+            "grouped": self.grouped,
+            "papers": len(items),
+            "sections": [s.to_dict() for s in self.sections],
+            "verified": {
+                "supported": sum(i.supported for i in items),
+                "total": sum(i.total for i in items),
+            },
+            "cached": sum(1 for i in items if i.cached),
+            "mode": self.mode,
+            "model": self.model,
+            "notes": list(self.notes),
         }
