@@ -18,7 +18,7 @@ LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -D
 DEMO_HOME  ?= $(CURDIR)/.paperbot/demo
 DEMO_QUESTION ?= How does grokking relate to lazy and rich training dynamics?
 
-.PHONY: install demo test lint clean
+.PHONY: install browser demo test lint clean
 
 install: $(VENV)/.installed
 
@@ -38,7 +38,19 @@ demo: install
 	PAPERBOT_HOME=$(DEMO_HOME) $(BIN)/paperbot ingest data/papers/
 	PAPERBOT_HOME=$(DEMO_HOME) $(BIN)/paperbot ask "$(DEMO_QUESTION)"
 
-test: install
+# The browser test drives Debian's headless Chromium (no downloaded browsers).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian chromium + chromium-driver for the browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else \
+			echo "no headless Chromium (apt-get install chromium chromium-driver): browser test skips"; \
+		fi; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
