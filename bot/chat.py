@@ -127,14 +127,44 @@ def _history_text(history: list[Turn]) -> str:
     return "\n".join(lines)
 
 
+_QUESTION_START = re.compile(
+    r"^(what|which|who|whom|whose|when|where|why|how|does|do|did|is|are|was|were|can|could|"
+    r"should|would|will|has|have|had|in what|according to|compared)\b",
+    re.IGNORECASE,
+)
+
+
+def _brief(llm: ChatLLM, max_tokens: int = 64) -> ChatLLM:
+    """The same model with a small token budget (a rewrite is one line)."""
+    from bot.llms import ChatLLM
+
+    try:
+        model = llm.chat_model.model_copy(update={"max_tokens": max_tokens})
+    except Exception:  # not a pydantic chat model: use it as it is
+        return llm
+    return ChatLLM(llm.mode, llm.model, model)
+
+
 def _clean_model_line(text: str, limit: int) -> str | None:
+    """The model's rewrite if it is one plausible question, else ``None`` (small models often
+    answer the question instead of rewriting it)."""
     for line in text.strip().splitlines():
         line = line.strip().strip("\"'`").strip()
-        line = re.sub(r"^(standalone question|question|rewritten question)\s*:\s*", "", line,
-                      flags=re.IGNORECASE)
+        line = re.sub(
+            r"^(standalone question|question|rewritten question)\s*:\s*",
+            "",
+            line,
+            flags=re.IGNORECASE,
+        )
         if line:
             line = line.strip("\"'`").strip()
-            if len(content_words(line)) >= 2 and len(line) <= limit:
+            plausible = (
+                len(content_words(line)) >= 2
+                and len(line) <= limit
+                and line.endswith("?")
+                and bool(_QUESTION_START.match(line))
+            )
+            if plausible:
                 return line
             return None
     return None
@@ -163,7 +193,7 @@ def _rewrite(
     prompt = load_prompt("condense_question")
     messages = prompt.render(history=_history_text(history), question=question)
     try:
-        text = llm.invoke(messages).text
+        text = _brief(llm).invoke(messages).text
     except LLMError as exc:
         return Rewrite(question, rules, "rules", [f"rewrite model failed, rules used: {exc}"])
     limit = min(settings.max_question_chars, 3 * len(question) + 300)

@@ -188,8 +188,6 @@ def test_follow_up_keeps_the_thread_over_http(api_server: Server) -> None:
         assert meta["rewrite"] == "rules" and GROKKING in meta["standalone_question"]
         assert second["turn"] == 2 and second["question"] == FOLLOW_UP
         assert grokking_id in second["retrieved"]
-        alone = client.post("/api/ask", json={"question": FOLLOW_UP}).json()
-        assert grokking_id not in alone["retrieved"]  # without the thread, it is lost
 
         session = client.get(f"/api/sessions/{first['session_id']}").json()
         assert [t["n"] for t in session["history"]] == [1, 2]
@@ -330,3 +328,38 @@ def test_rate_limit(keyed_server: Server) -> None:
     assert statuses.index(429) <= 31
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert "PAPERBOT_RATE_LIMIT_PER_MINUTE" in limited.json()["detail"]
+
+
+# --- a real model streaming through the API -------------------------------------------------
+@pytest.mark.llm
+def test_chat_streams_local_model_tokens(
+    seed_home: Path, tmp_path: Path, gguf_path: Path, seed_bot: PaperBot
+) -> None:
+    """Local mode (SmolLM2 in llama.cpp): raw tokens stream, then the verified final answer."""
+    server = start_server(
+        copy_store(seed_home, tmp_path / "home"),
+        tmp_path / "server.log",
+        llm_mode="local",
+        max_tokens="64",
+    )
+    try:
+        with server.client() as client:
+            question = {"question": FIRST, "k": 2}  # a short prompt: prefill dominates on CPU
+            with client.stream("POST", "/api/chat", json=question) as response:
+                assert response.status_code == 200
+                events = read_events(response)
+    finally:
+        stop_server(server)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "meta" and kinds[-1] == "final", kinds
+    tokens = [e["text"] for kind, e in events if kind == "token"]
+    assert len(tokens) > 3  # the model's raw tokens, as they came
+    final = events[-1][1]
+    # the final answer is the verified one: the model's own (verified) or the extractive one
+    assert final["mode"] == "local" or final["fallback_from"] == "local", final
+    assert final["usage"]["completion_tokens"] > 0
+    assert final["verified"]["supported"] <= final["verified"]["total"]
+    for c in final["citations"]:
+        abstract = seed_bot.paper(c["paper_id"]).abstract
+        assert abstract[c["start"] : c["end"]] == c["quote"]
+        assert f"[{c['n']}]" in final["answer"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -16,9 +17,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-# bot.cli defines run_or_exit & co. after loading command modules: use them late.
-import bot.cli as cli
-from bot.cli import JsonOpt, KOpt, app, err, out
+from bot.cli import JsonOpt, KOpt, app, bot_from_env, err, out, run_or_exit
 from bot.errors import PaperbotError
 
 __all__ = ["chat"]
@@ -150,13 +149,14 @@ class Repl:
         live: Live | None = None
         draft = Text()
         if not self.as_json and out.is_terminal:
-            live = Live(draft, console=out, refresh_per_second=12, transient=True)
+            waiting = Text("searching the papers…", style="dim")
+            live = Live(waiting, console=out, refresh_per_second=12, transient=True)
             live.start()
 
         def on_token(token: str) -> None:
             if live is not None:
                 draft.append(token)
-                live.update(draft)
+                live.update(draft)  # the raw draft; replaced by the verified answer below
 
         try:
             result = self.bot.chat(question, self.session_id, self.k, on_token=on_token)
@@ -214,15 +214,17 @@ def chat(
     Commands: /sources, /summarize N, /new, /session, /help, /quit. With --json, questions
     are read line by line from stdin and each turn prints one JSON object per line.
     """
-    bot = cli.run_or_exit(cli.bot_from_env)
+    bot = run_or_exit(bot_from_env)
     found = None
     if session is not None:
-        found = cli.run_or_exit(lambda: bot.sessions.get(session))
+        found = run_or_exit(lambda: bot.sessions.get(session))
         if not as_json:
             out.print(
                 f"[dim]resuming session {found.id} ({found.n_turns} turns): "
                 f"{escape(found.title)}[/]"
             )
+    with err.status("loading the models…", spinner="dots") if err.is_terminal else nullcontext():
+        run_or_exit(lambda: (bot.retriever, bot.verifier, bot.llm))
     repl = Repl(bot, session, k, as_json)
     if found is not None and found.turns:
         repl.last = found.turns[-1].answer

@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-# bot.cli defines run_or_exit & co. after loading command modules: use them late.
-import bot.cli as cli
-from bot.cli import app, err, out
+from bot.cli import app, err, out, run_or_exit
 
 __all__ = ["serve"]
 
@@ -41,7 +39,7 @@ def serve(
     """
     from bot.settings import load_settings
 
-    settings = cli.run_or_exit(lambda: load_settings(host=host, port=port))
+    settings = run_or_exit(lambda: load_settings(host=host, port=port))
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - uvicorn is a core dependency
@@ -54,7 +52,7 @@ def serve(
             f"[yellow]warning:[/] binding to {settings.host} without PAPERBOT_API_KEY: anyone "
             "who can reach this address can use the API"
         )
-    application = cli.run_or_exit(lambda: create_app(settings=settings))
+    application = run_or_exit(lambda: create_app(settings=settings))
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     out.print(
         f"paperbot on [bold]http://{shown}:{settings.port}/[/]  "

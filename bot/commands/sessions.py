@@ -8,9 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-# bot.cli defines run_or_exit & co. after loading command modules: use them late.
-import bot.cli as cli
-from bot.cli import JsonOpt, app, out
+from bot.cli import JsonOpt, app, out, print_json, run_or_exit
 
 __all__ = ["sessions"]
 
@@ -31,11 +29,11 @@ def sessions(
     from bot.settings import load_settings
 
     # Sessions live in SQLite: no need to open the vector store or load models.
-    bot = cli.run_or_exit(lambda: PaperBot(load_settings(), llm=None))
+    bot = run_or_exit(lambda: PaperBot(load_settings(), llm=None))
     if session_id is not None:
-        session = cli.run_or_exit(lambda: bot.sessions.get(session_id))
+        session = run_or_exit(lambda: bot.sessions.get(session_id))
         if as_json:
-            cli.print_json(session.to_dict())
+            print_json(session.to_dict())
             return
         out.print(
             f"[bold]{escape(session.title)}[/]  [dim]{session.id}, {session.n_turns} turns[/]"
@@ -48,9 +46,9 @@ def sessions(
             for c in turn.answer.get("citations", []):
                 out.print(f" [dim][{c['n']}] {escape(c['title'])}[/]")
         return
-    items = cli.run_or_exit(lambda: bot.sessions.list(limit))
+    items = run_or_exit(lambda: bot.sessions.list(limit))
     if as_json:
-        cli.print_json({"sessions": [s.to_dict(with_turns=False) for s in items]})
+        print_json({"sessions": [s.to_dict(with_turns=False) for s in items]})
         return
     if not items:
         out.print("no chat sessions yet (start one with: paperbot chat)")

@@ -140,6 +140,14 @@
     try {
       const stats = await getJSON("/api/stats");
       status.classList.remove("error");
+      const hint = $("empty-hint");
+      if (stats.papers === 0 && !hint) {
+        $("welcome").append(el("p", { id: "empty-hint", class: "error-text",
+          text: "There are no papers yet. Add a file with “Add papers from a file” on the right, " +
+            "or run: paperbot ingest data/papers" }));
+      } else if (stats.papers > 0 && hint) {
+        hint.remove();
+      }
       status.textContent =
         stats.papers + " papers · " + (stats.llm_mode === "extractive"
           ? "extractive answers (no language model)"
@@ -216,7 +224,7 @@
         const label = s.title.length > 60 ? s.title.slice(0, 57) + "…" : s.title;
         select.append(el("option", { value: s.id, text: label + " (" + s.turns + ")" }));
       }
-      if (state.sessionId) select.value = state.sessionId;
+      select.value = data.sessions.some((s) => s.id === state.sessionId) ? state.sessionId : "";
     } catch (e) {
       /* the list is a convenience */
     }
@@ -488,13 +496,14 @@
         { question: question, session_id: state.sessionId },
         {
           meta(m) {
-            state.sessionId = m.session_id;
+            // the session exists once the final answer is stored; not before
             if (m.standalone_question !== m.question) {
               thinking.textContent = "Searching as: " + m.standalone_question;
             }
           },
           token(t) {
             draft.append(t.text);
+            bubble.dataset.tokens = String(Number(bubble.dataset.tokens || 0) + 1);
             scrollDown();
           },
           final(data) {
