@@ -9,23 +9,25 @@ Every (claim, source sentence) pair is described by a few cheap features (see
   found in the sentence, and the reverse share;
 - hard checks embeddings are blind to: numbers of the claim missing from the sentence, a
   negation on one side only, opposite directions ("increases" vs "reduces");
-- where the sentence sits in the abstract (conclusions come last).
+- where the sentence sits in the abstract and what it looks like (a "CONCLUSIONS" or
+  "RESULTS" label, statistics), and word overlap weighted by how rare each word is among
+  the abstract's sentences (topic words in every sentence say little).
 
-Two small logistic-regression models over these features, trained on the SciFact train claims
-(``paperbot eval verifier --fit``, weights in ``bot/verifier_model.json``), give
+Models over these features are trained on the SciFact train claims (``paperbot eval verifier
+--fit``; stored in ``bot/verifier_model.json``, evaluated with numpy only):
 
-- a *rationale* probability: is this the sentence to quote for the claim? and
-- optionally a *support* probability: does this sentence support the claim (not contradict
-  it, not merely talk about the same thing)?
+- a *rationale* model (gradient-boosted trees): is this the sentence to quote for the claim?
+- optionally a *support* model: does this sentence support the claim (not contradict it,
+  not merely talk about the same thing)?
 
-The shipped model has a rationale model only: in 5-fold cross-validation on SciFact a trained
+The shipped file has a rationale model only: in 5-fold cross-validation on SciFact a trained
 support model was no more precise than the hand-weighted rule (half cosine, half lexical;
 halved when a number of the claim is missing, x0.8 on a one-sided negation, x0.7 when claim
 and sentence go in opposite directions, e.g. "increases" vs "reduces"), so ``scores``
 returns that rule and :meth:`Verifier.check` calls a claim ``supported`` when its best score
-reaches the threshold (``PAPERBOT_VERIFY_THRESHOLD``). :meth:`Verifier.rationale` uses the
-trained model to choose the sentence(s) to quote as evidence. Numbers and the trade-offs:
-``benchmarks/results/groundedness.md``.
+reaches the threshold (``PAPERBOT_VERIFY_THRESHOLD``); among several supporting sentences it
+quotes the one the rationale model prefers. :meth:`Verifier.rationale` picks the sentence(s)
+to quote as evidence about a claim. Numbers and trade-offs: ``benchmarks/results/groundedness.md``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -340,6 +343,12 @@ class VerifierModel:
 _MISSING = object()
 
 
+@lru_cache(maxsize=1)
+def _default_model() -> VerifierModel | None:
+    """The shipped model (parsed once per process), or ``None`` if the file is absent."""
+    return VerifierModel.load() if DEFAULT_MODEL_PATH.is_file() else None
+
+
 class Verifier:
     """Scores claims against source sentences; see the module docstring for the rule.
 
@@ -362,7 +371,7 @@ class Verifier:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         if model is _MISSING:
-            model = VerifierModel.load() if DEFAULT_MODEL_PATH.is_file() else None
+            model = _default_model()
         elif isinstance(model, str | Path):
             model = VerifierModel.load(model)
         self.model: VerifierModel | None = model  # type: ignore[assignment]
@@ -495,6 +504,11 @@ class Verifier:
             return Support(False, -1, 0.0)
         scores = self.scores(claim, sentences)
         best = int(np.argmax(scores))
+        passing = np.flatnonzero(scores >= self.threshold)
+        if len(passing) > 1 and self.model is not None:
+            # several sentences support the claim: quote the one the rationale model prefers
+            rationale = self.rationale_scores(claim, sentences)
+            best = int(passing[np.argmax(rationale[passing])])
         value = float(scores[best])
         return Support(value >= self.threshold, best, value)
 

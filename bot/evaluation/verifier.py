@@ -325,7 +325,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50
     return LinearModel(mean.astype(np.float32), scale.astype(np.float32), w[:-1], float(w[-1]))
 
 
-def _fit_trees(x: np.ndarray, y: np.ndarray, seed: int = 0) -> TreeModel:
+def _fit_trees(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 150) -> TreeModel:
     """Gradient-boosted trees (scikit-learn, a dependency of sentence-transformers), exported
     to the flat node tables :class:`bot.verify.TreeModel` evaluates with numpy."""
     try:
@@ -333,7 +333,7 @@ def _fit_trees(x: np.ndarray, y: np.ndarray, seed: int = 0) -> TreeModel:
     except ImportError as exc:  # pragma: no cover - installed with sentence-transformers
         raise MissingExtraError("scikit-learn", purpose="fitting the verifier model") from exc
     model = HistGradientBoostingClassifier(
-        max_iter=150,
+        max_iter=max_iter,
         learning_rate=0.05,
         max_leaf_nodes=15,
         min_samples_leaf=40,
@@ -465,6 +465,7 @@ def cross_validate(
     precision_target: float = 0.9,
     progress: Progress | None = None,
     support_model: bool = False,
+    kind: str = "trees",
 ) -> CrossValidation:
     """k-fold cross-validation split by claim: fit on k-1 folds, evaluate on the held-out one
     with the threshold tuned on the training folds."""
@@ -475,7 +476,9 @@ def cross_validate(
     for k in range(folds):
         train = [p for p in pairs if fold_of[p.claim_id] != k]
         test = [p for p in pairs if fold_of[p.claim_id] == k]
-        model = fit_verifier_model(verifier, train, precision_target, support_model=support_model)
+        model = fit_verifier_model(
+            verifier, train, precision_target, support_model=support_model, kind=kind
+        )
         fold_verifier = Verifier(verifier.embedder, threshold=model.support_threshold, model=model)
         reports.append(evaluate_verifier(fold_verifier, test))
         if progress:
