@@ -27,6 +27,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,8 +303,11 @@ class LexicalIndex:
         n: int,
         filters: SearchFilter | None = None,
         allowed: Iterable[str] | None = None,
+        prf: bool = False,
     ) -> list[tuple[str, float]]:
-        """Up to ``n`` (paper id, BM25 score) pairs with a positive score, best first."""
+        """Up to ``n`` (paper id, BM25 score) pairs with a positive score, best first.
+
+        ``prf``: RM3-style pseudo-relevance feedback (:meth:`_expand`)."""
         self.ensure_current()
         with self._lock:
             bm25, ids, keys = self._bm25, self._ids, self._keys
@@ -313,18 +317,68 @@ class LexicalIndex:
             if not token_ids:
                 return []
             scores = np.asarray(bm25.get_scores_from_ids(token_ids), dtype=np.float32)
-        if filters is not None or allowed is not None:
-            mask = np.ones(len(ids), dtype=bool)
-            if filters is not None:
-                mask &= np.fromiter((filters.matches(k) for k in keys), bool, len(ids))
-            if allowed is not None:
-                wanted = set(allowed)
-                mask &= np.fromiter((pid in wanted for pid in ids), bool, len(ids))
-            scores = np.where(mask, scores, 0.0)
+            mask = None
+            if filters is not None or allowed is not None:
+                mask = np.ones(len(ids), dtype=bool)
+                if filters is not None:
+                    mask &= np.fromiter((filters.matches(k) for k in keys), bool, len(ids))
+                if allowed is not None:
+                    wanted = set(allowed)
+                    mask &= np.fromiter((pid in wanted for pid in ids), bool, len(ids))
+                scores = np.where(mask, scores, 0.0)
+            if prf:
+                scores = self._expand(token_ids, scores)
+                if mask is not None:
+                    scores = np.where(mask, scores, 0.0)
         n = min(n, len(ids))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _expand(
+        self,
+        token_ids: list[int],
+        scores: np.ndarray,
+        docs: int = 3,
+        terms: int = 20,
+        keep: float = 0.8,
+    ) -> np.ndarray:
+        """RM3-style feedback: the query (weight ``keep``) plus the ``terms`` best terms of the
+        top ``docs`` documents (tf/len x idf, documents weighted by softmax of their score)."""
+        if self._tokens is None and not self._load_tokens():
+            return scores
+        tokens = self._all_tokens()
+        bm25 = self._bm25
+        indptr = bm25.scores["indptr"]
+        n_docs = max(1, len(self._ids))
+        top = np.argpartition(-scores, min(docs, len(scores) - 1))[:docs]
+        top = top[scores[top] > 0]
+        if not len(top):
+            return scores
+        doc_w = np.exp(scores[top] - scores[top].max())
+        gain: dict[int, float] = {}
+        for d, w in zip(top, doc_w, strict=True):
+            words = tokens[self._ids[int(d)]]
+            if not words:
+                continue
+            for word, count in Counter(words).items():
+                tid = self._vocab.get(word)
+                if tid is None:
+                    continue
+                df = int(indptr[tid + 1] - indptr[tid]) or 1
+                tf = count / len(words)
+                gain[tid] = gain.get(tid, 0.0) + float(w) * tf * float(np.log(n_docs / df))
+        best = sorted(gain.items(), key=lambda kv: kv[1], reverse=True)[:terms]
+        total = sum(v for _, v in best) or 1.0
+        weights: dict[int, float] = {}
+        for tid in token_ids:
+            weights[tid] = weights.get(tid, 0.0) + keep / len(token_ids)
+        for tid, v in best:
+            weights[tid] = weights.get(tid, 0.0) + (1 - keep) * v / total
+        out = np.zeros(len(scores), dtype=np.float32)
+        for tid, w in weights.items():
+            out += w * np.asarray(bm25.get_scores_from_ids([tid]), dtype=np.float32)
+        return out
 
     def term_weights(self, query: str) -> dict[str, float]:
         """IDF-like weight of each query token known to the index (for picking chunks)."""

@@ -9,7 +9,8 @@ Three modes (``PAPERBOT_RETRIEVAL_MODE``, or ``mode=`` per call):
   weighted min-max fusion or reciprocal rank fusion (:mod:`bot.fusion`).
 
 Every hit carries its paper's best chunk: the best dense chunk when the paper was found by the
-dense side, else the chunk sharing the most (IDF-weighted) query terms.
+dense side, else the chunk sharing the most (IDF-weighted) query terms (for the first
+``LEXICAL_TEXT_HITS`` such hits; deeper BM25-only hits carry the whole abstract).
 
 Filters (:class:`bot.filters.SearchFilter`: dates, categories, authors) restrict both sides:
 Chroma ``where`` on the dense side, the same keys on the BM25 side. A raw Chroma ``where`` is
@@ -37,10 +38,13 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.store import ChunkMatch, PaperStore
 
-__all__ = ["RetrievalConfig", "Retriever", "bm25_dir"]
+__all__ = ["RetrievalConfig", "Retriever", "ScopedRetriever", "bm25_dir"]
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+# Papers found only by BM25 get their best chunk picked (one Chroma read + tokenising their
+# chunks) when among the first LEXICAL_TEXT_HITS such hits; deeper ones carry the abstract.
+LEXICAL_TEXT_HITS = 10
 
 
 def bm25_dir(settings: Settings) -> Path:
@@ -60,6 +64,7 @@ class RetrievalConfig:
     dense_weight: float = 0.5
     candidates: int = 100
     mmr_lambda: float = 0.5
+    bm25_prf: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrievalConfig:
@@ -70,6 +75,7 @@ class RetrievalConfig:
             dense_weight=settings.hybrid_dense_weight,
             candidates=settings.retrieval_candidates,
             mmr_lambda=settings.mmr_lambda,
+            bm25_prf=settings.bm25_prf,
         )
 
 
@@ -136,7 +142,7 @@ class Retriever:
         filters: SearchFilter | None = None,
         where: dict[str, Any] | None = None,
     ) -> list[tuple[str, float]]:
-        ranked = self.lexical.search(query, n, filters=filters)
+        ranked = self.lexical.search(query, n, filters=filters, prf=self.config.bm25_prf)
         if where and ranked:
             keep = self.store.papers_matching(where, [pid for pid, _ in ranked])
             ranked = [(pid, s) for pid, s in ranked if pid in keep]
@@ -217,6 +223,7 @@ class Retriever:
     ) -> list[SearchHit]:
         papers = {p.id: p for p in self.store.get_papers([pid for pid, _ in ranked])}
         missing = [pid for pid, _ in ranked if pid not in dense_hits and pid in papers]
+        missing = missing[:LEXICAL_TEXT_HITS]  # deeper BM25-only hits carry their abstract
         lexical_best: dict[str, ChunkMatch] = {}
         if missing:
             weights = self.lexical.term_weights(query)
@@ -237,10 +244,40 @@ class Retriever:
                 text, chunk_ids = dense.text, list(dense.chunk_ids)
             elif pid in lexical_best:
                 text, chunk_ids = lexical_best[pid].text, [lexical_best[pid].chunk_id]
-            else:  # a paper without chunks (empty abstract)
+            else:  # a deep BM25-only hit, or a paper without chunks (empty abstract)
                 text, chunk_ids = paper.abstract, []
             hits.append(SearchHit(paper=paper, score=score, text=text, chunk_ids=chunk_ids))
         return hits
+
+
+class ScopedRetriever:
+    """A :class:`Retriever` with filters (and optionally a mode) fixed for every search.
+
+    Hands the same ``search(query, k, where=None)`` interface to code that knows nothing of
+    filters (question answering, chat)."""
+
+    def __init__(
+        self,
+        base: Retriever,
+        filters: SearchFilter | None = None,
+        mode: str | None = None,
+        diverse: bool = False,
+    ) -> None:
+        self.base = base
+        self.filters = filters
+        self.mode = mode
+        self.diverse = diverse
+        self.store = base.store
+        self.embedder = base.embedder
+        self.max_k = base.max_k
+
+    def search(
+        self, query: str, k: int = 5, where: dict[str, Any] | None = None, **options: Any
+    ) -> list[SearchHit]:
+        options.setdefault("filters", self.filters)
+        options.setdefault("mode", self.mode)
+        options.setdefault("diverse", self.diverse)
+        return self.base.search(query, k=k, where=where, **options)
 
 
 def _and(*clauses: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -143,6 +143,18 @@ def test_rrf_and_weighted_fusion_are_both_usable(small: PaperBot) -> None:
         r.config.fusion = old
 
 
+def test_bm25_pseudo_relevance_feedback_expands_the_query(small: PaperBot) -> None:
+    lexical = small.retriever.lexical
+    plain = lexical.search("grokking", 16)
+    expanded = lexical.search("grokking", 16, prf=True)
+    assert {pid for pid, _ in plain} <= {pid for pid, _ in expanded}
+    assert len(expanded) > len(plain)  # papers without the word, found through feedback terms
+    assert expanded[0][0] == plain[0][0]
+    only_ai = SearchFilter.build(categories="cs.AI")
+    ai = lexical.search("grokking", 16, prf=True, filters=only_ai)
+    assert ai and all("cs.AI" in small.paper(pid).categories for pid, _ in ai)
+
+
 def test_unknown_mode_is_an_input_error(small: PaperBot) -> None:
     with pytest.raises(InputError, match="retrieval mode"):
         small.search("grokking", mode="splade")
@@ -172,6 +184,15 @@ def test_unfiltered_search_reaches_papers_filters_exclude(small: PaperBot) -> No
         h.paper.id for h in small.search("learning models training data", k=16, categories="cs.LG")
     }
     assert lg < all_ids
+
+
+def test_ask_takes_the_same_filters(small: PaperBot) -> None:
+    question = "What is grokking and which training dynamics explain it?"
+    answer = small.ask(question, categories="cs.AI")
+    assert answer.citations and GROKKING in answer.citations[0].title
+    filtered = small.ask(question, categories=["cs.LG"])
+    assert all("cs.LG" in small.paper(pid).categories for pid in filtered.retrieved)
+    assert not any(GROKKING in c.title for c in filtered.citations)
 
 
 def test_raw_chroma_where_still_works(small: PaperBot) -> None:
