@@ -169,8 +169,10 @@ def _default_k(n: int) -> int:
 
 
 def _display(word: str) -> str:
-    """Acronyms keep their case ("ACD"), other words are lower-cased."""
-    return word if sum(ch.isupper() for ch in word) >= 2 else word.lower()
+    """Acronyms and inner capitals keep their case ("ACD", "ImageNet"); other words
+    ("Physics-Inspired", "Models") are lower-cased."""
+    inner_upper = any(ch.isupper() and word[i - 1] != "-" for i, ch in enumerate(word) if i)
+    return word if inner_upper else word.lower()
 
 
 def _phrases(text: str) -> list[str]:

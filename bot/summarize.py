@@ -57,9 +57,11 @@ __all__ = [
     "AUDIENCES",
     "CheckedText",
     "abstract_definitions",
+    "cache_parts",
     "check_lay_text",
     "named_terms",
     "summarize_paper",
+    "summary_options",
 ]
 
 #: Bump when the summarising logic changes in a way that should invalidate cached results.
@@ -406,7 +408,7 @@ def _glossary(
 
 
 @dataclass
-class _Options:
+class SummaryOptions:
     audience: str
     target: float
     words: int
@@ -415,13 +417,13 @@ class _Options:
     min_fraction: float
 
 
-def _options(
+def summary_options(
     settings: Settings,
     audience: str | None,
     grade: float | None,
     words: int | None,
     kind: str,
-) -> _Options:
+) -> SummaryOptions:
     audience = audience or settings.summary_audience
     if audience not in AUDIENCES:
         raise InputError(f"unknown audience '{audience}': use one of {', '.join(AUDIENCES)}")
@@ -435,7 +437,7 @@ def _options(
     words = default_words if words is None else words
     if not 10 <= words <= 1000:
         raise InputError(f"--words must be between 10 and 1000, not {words}")
-    return _Options(
+    return SummaryOptions(
         audience=audience,
         target=target_grade(audience, grade),
         words=int(words),
@@ -447,7 +449,7 @@ def _options(
 
 def _result(
     paper: Paper,
-    opts: _Options,
+    opts: SummaryOptions,
     text: str,
     numberer: _Numberer,
     glossary: list[GlossaryEntry],
@@ -485,7 +487,7 @@ def _extractive_result(
     paper: Paper,
     sentences: list[Sentence],
     verifier: Verifier,
-    opts: _Options,
+    opts: SummaryOptions,
     notes: list[str],
     **extra: Any,
 ) -> LaySummary:
@@ -511,7 +513,7 @@ def _generate(
     sentences: list[Sentence],
     verifier: Verifier,
     llm: ChatLLM,
-    opts: _Options,
+    opts: SummaryOptions,
 ) -> LaySummary:
     prompt = load_prompt(_PROMPTS[opts.kind])
     numbered = numbered_sentences(sentences)
@@ -617,8 +619,8 @@ def _generate(
     )
 
 
-def _cache_parts(
-    paper: Paper, opts: _Options, llm: ChatLLM | None, verifier: Verifier
+def cache_parts(
+    paper: Paper, opts: SummaryOptions, llm: ChatLLM | None, verifier: Verifier
 ) -> dict[str, Any]:
     parts: dict[str, Any] = {
         "version": SUMMARY_VERSION,
@@ -660,7 +662,7 @@ def summarize_paper(
     (``grade=None`` means the audience's default target). With a ``cache``, a result for the
     same paper content, prompts, model and options is returned without any work
     (``cached=True``)."""
-    opts = _options(settings, audience, grade, words, kind)
+    opts = summary_options(settings, audience, grade, words, kind)
     sentences = split_sentences(paper.abstract)
     if not sentences:
         raise InputError(f"paper '{paper.id}' has no abstract to summarise")
@@ -674,7 +676,7 @@ def summarize_paper(
 
     if cache is None:
         return LaySummary.from_dict(make())
-    value, hit = cache.get_or_make(kind, _cache_parts(paper, opts, llm, verifier), make)
+    value, hit = cache.get_or_make(kind, cache_parts(paper, opts, llm, verifier), make)
     result = LaySummary.from_dict(value)
     result.cached = hit
     return result

@@ -10,16 +10,22 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.cache import GenerationCache
+from bot.cache import GenerationCache, cache_key
 from bot.embeddings import LocalEmbedder
 from bot.errors import InputError
 from bot.latex import clean_latex
-from bot.llms import make_llm
+from bot.llms import ChatLLM, make_llm
 from bot.lookup import AmbiguousPaperError
 from bot.prompts import prompts_dir
 from bot.readability import fkgl
 from bot.sentences import split_sentences
-from bot.summarize import abstract_definitions, check_lay_text, summarize_paper
+from bot.summarize import (
+    abstract_definitions,
+    cache_parts,
+    check_lay_text,
+    summarize_paper,
+    summary_options,
+)
 from bot.types import LaySummary, Paper
 from tests.conftest import make_settings
 
@@ -191,12 +197,12 @@ def test_cache_hit_on_rerun(seed_bot: PaperBot, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_settings(seed_home: Path):  # type: ignore[no-untyped-def]
-    return make_settings(seed_home, llm_mode="local", max_tokens=160)
+    return make_settings(seed_home, llm_mode="local", max_tokens=96, local_threads=1)
 
 
 @pytest.mark.llm
 def test_local_mode_summary_is_verified_and_cached(
-    local_settings, seed_bot: PaperBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_settings, seed_bot: PaperBot, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     llm = make_llm(local_settings)
     assert llm is not None and llm.mode == "local"
@@ -220,15 +226,28 @@ def test_local_mode_summary_is_verified_and_cached(
         assert any("faithfulness" in n or "model failed" in n for n in result.notes)
     assert run().cached  # re-run: instant, from the cache
 
-    # a changed prompt file regenerates
+
+def test_changed_prompt_or_model_changes_the_cache_key(
+    seed_bot: PaperBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key covers the prompt files' hashes and the model: editing a prompt regenerates."""
+    paper = seed_bot.find_paper(FISHER)
+    llm = ChatLLM("local", "SmolLM2-135M-Instruct.Q4_1", chat_model=None)  # never invoked
+    opts = summary_options(seed_bot.settings, None, None, None, "summary")
+
+    def key(model: ChatLLM | None) -> str:
+        return cache_key("summary", cache_parts(paper, opts, model, seed_bot.verifier))
+
+    before = key(llm)
+    assert before == key(llm)  # stable
+    assert before != key(None) != key(ChatLLM("openai", "gpt-4o-mini", chat_model=None))
     changed = tmp_path / "prompts"
     shutil.copytree(prompts_dir(), changed)
     path = changed / "lay_summary.md"
     path.write_text(path.read_text() + "\nKeep it short.\n")
     monkeypatch.setenv("PAPERBOT_PROMPTS_DIR", str(changed))
-    fresh = run()
-    assert not fresh.cached
-    _assert_cited_verbatim(fresh, paper)
+    assert key(llm) != before
+    assert key(None) == key(None)  # extractive summaries use no prompt
 
 
 @pytest.mark.llm
