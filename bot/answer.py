@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from bot.chunking import count_tokens
 from bot.errors import InputError, LLMError
 from bot.prompts import load_prompt
+from bot.sanitize import is_injection, plain_text, redact
 from bot.sentences import split_sentences
 from bot.types import Answer, Citation, Paper, SearchHit, Sentence
 from bot.verify import content_words, strip_markers
@@ -61,14 +62,20 @@ class _Draft:
 
 def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
     """Number the hits and choose what of each fits the token budget (whole abstract if it fits,
-    else the best-matching chunk); at least one source is always kept."""
+    else the best-matching chunk); at least one source is always kept (its chunk, when even the
+    first abstract is over the budget).
+
+    Abstracts are untrusted (:mod:`bot.sanitize`): sentences that address instructions to a
+    model or carry links/images/HTML are redacted from the prompt text and are never quoted or
+    cited."""
     sources: list[Source] = []
     used = 0
     for hit in hits:
-        sentences = split_sentences(hit.paper.abstract)
-        for text in (hit.paper.abstract, hit.text):
+        sentences = [s for s in split_sentences(hit.paper.abstract) if not is_injection(s.text)]
+        options = (redact(hit.paper.abstract), redact(hit.text))
+        for i, text in enumerate(options):
             cost = count_tokens(text) + count_tokens(hit.paper.title) + 12
-            if used + cost <= budget_tokens or not sources:
+            if used + cost <= budget_tokens or (not sources and i == len(options) - 1):
                 sources.append(Source(len(sources) + 1, hit.paper, sentences, hit.score, text))
                 used += cost
                 break
@@ -152,7 +159,9 @@ def extractive_answer(
 def _render_sources(sources: list[Source]) -> str:
     template = load_prompt("source")
     return "\n\n".join(
-        template.render_text(n=src.n, title=src.paper.title.replace('"', "'"), text=src.shown)
+        template.render_text(
+            n=src.n, title=redact(src.paper.title).replace('"', "'"), text=src.shown
+        )
         for src in sources
     )
 
@@ -209,10 +218,11 @@ class Prepared:
     sources: list[Source]
     extractive: _Draft | None
     best_relevance: float
-    messages: list[tuple[str, str]]
+    messages: list[tuple[str, str]]  # the rendered prompt (for token counts and callers)
     prompt_hash: str
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    values: dict[str, object] = field(default_factory=dict)  # the qa prompt's variables
 
     @property
     def retrieved(self) -> list[str]:
@@ -259,20 +269,27 @@ def prepare(
     )
     timings["extract"] = (time.perf_counter() - t1) * 1000
     prompt = load_prompt("qa")
-    messages = prompt.render(
-        question=question, sources=_render_sources(sources), n_sources=len(sources)
+    values: dict[str, object] = {
+        "question": question,
+        "sources": _render_sources(sources),
+        "n_sources": len(sources),
+    }
+    messages = prompt.render(**values)
+    return Prepared(
+        question, sources, extractive, best, messages, prompt.sha256, timings, values=values
     )
-    return Prepared(question, sources, extractive, best, messages, prompt.sha256, timings)
 
 
-def _result(prep: Prepared, draft: _Draft | None, mode: str, model: str, **extra: object) -> Answer:
+def _result(
+    prep: Prepared, chosen: _Draft | None, mode: str, model: str, **extra: object
+) -> Answer:
     answer = Answer(
         question=prep.question,
-        answer=draft.text if draft else ABSTAIN_TEXT,
-        citations=draft.citations if draft else [],
-        abstained=draft is None,
-        supported=draft.supported if draft else 0,
-        total=draft.total if draft else 0,
+        answer=chosen.text if chosen else ABSTAIN_TEXT,
+        citations=chosen.citations if chosen else [],
+        abstained=chosen is None,
+        supported=chosen.supported if chosen else 0,
+        total=chosen.total if chosen else 0,
         mode=mode,  # type: ignore[arg-type]
         model=model,
         retrieved=prep.retrieved,
@@ -312,8 +329,11 @@ def finish(
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
 ) -> Answer:
-    """Verify a generated answer; keep it, trim it, or fall back to the extractive answer."""
-    text = text.strip()
+    """Verify a generated answer; keep it, trim it, or fall back to the extractive answer.
+
+    The text is made inert first (:func:`bot.sanitize.plain_text`: no markdown images/links,
+    no HTML)."""
+    text = plain_text(text.strip())
     usage: dict[str, object] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -367,7 +387,7 @@ def answer_question(
     t2 = time.perf_counter()
     try:
         if on_token is None:
-            generation = llm.invoke(prep.messages)
+            generation = llm.invoke_prompt(load_prompt("qa"), prep.values)
             text, p_tok, c_tok = (
                 generation.text,
                 generation.prompt_tokens,
@@ -375,7 +395,7 @@ def answer_question(
             )
         else:
             parts: list[str] = []
-            for token in llm.stream(prep.messages):
+            for token in llm.stream_prompt(load_prompt("qa"), prep.values):
                 parts.append(token)
                 on_token(token)
             text = "".join(parts)

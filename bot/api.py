@@ -100,12 +100,21 @@ class PaperBot:
 
     # --- the API ----------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
-        """Ingest files and directories; bad files/records are reported, not fatal."""
-        return ingest_paths(paths, self.store, self.embedder, self.settings, progress=progress)
+        """Ingest files and directories; bad files/records are reported, not fatal.
+
+        Holds the store's writer lock throughout (embedded store: a second writer process
+        fails fast with a StoreError naming this one; readers are not blocked)."""
+        from bot.store import store_writing
+
+        with store_writing(self.settings):  # before loading models: a second writer fails fast
+            return ingest_paths(paths, self.store, self.embedder, self.settings, progress=progress)
 
     def add_papers(self, papers: Iterable[Paper], progress: Progress | None = None) -> IngestReport:
-        """Upsert already-built :class:`Paper` objects."""
-        return ingest_papers(list(papers), self.store, self.embedder, self.settings, progress)
+        """Upsert already-built :class:`Paper` objects (holding the writer lock, as ingest)."""
+        from bot.store import store_writing
+
+        with store_writing(self.settings):
+            return ingest_papers(list(papers), self.store, self.embedder, self.settings, progress)
 
     def search(
         self,
@@ -145,15 +154,28 @@ class PaperBot:
         *,
         on_token: Callable[[str], None] | None = None,
         query: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        categories: Iterable[str] | str | None = None,
+        authors: Iterable[str] | str | None = None,
     ) -> Answer:
         """Answer ``question`` with citations verified against the cited abstracts.
 
         ``on_token`` streams the model's raw tokens (the returned answer is the verified one);
         ``query`` overrides the retrieval text (e.g. a follow-up rewritten as a standalone
-        question)."""
+        question); ``since``/``until``/``categories``/``authors`` restrict the sources as in
+        :meth:`search`."""
+        from bot.filters import SearchFilter
+
+        filters = SearchFilter.build(since, until, categories, authors)
+        retriever: Any = self.retriever
+        if filters is not None:
+            from bot.retrieve import ScopedRetriever
+
+            retriever = ScopedRetriever(self.retriever, filters=filters)
         return answer_question(
             question,
-            self.retriever,
+            retriever,
             self.verifier,
             self.llm,
             self.settings,

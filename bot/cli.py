@@ -35,13 +35,40 @@ err = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="Only papers published on/after this date (YYYY, YYYY-MM or YYYY-MM-DD)."
+    ),
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only papers published on/before this date.")
+]
+CategoryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--category", help="Only papers in this category (repeatable: any of them)."),
+]
+AuthorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--author", help="Only papers by this author (repeatable: any of them)."),
+]
 KOpt = Annotated[
     int | None, typer.Option("-k", "--top-k", help="How many papers to retrieve.", min=1)
 ]
 
 
-__all__ = ["JsonOpt", "KOpt", "app", "bot_from_env", "err", "main", "out", "print_json",
-           "progress_bar", "run_or_exit"]
+__all__ = [
+    "JsonOpt",
+    "KOpt",
+    "app",
+    "bot_from_env",
+    "err",
+    "main",
+    "out",
+    "print_json",
+    "progress_bar",
+    "run_or_exit",
+]
 
 
 def _bot() -> Any:
@@ -121,11 +148,32 @@ def ingest(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: KOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    category: CategoryOpt = None,
+    author: AuthorOpt = None,
+    mode: Annotated[
+        str | None, typer.Option("--retriever", help="hybrid (default), dense or bm25.")
+    ] = None,
+    diverse: Annotated[
+        bool, typer.Option("--diverse", help="Re-rank for diversity (MMR).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Retrieve the papers that best match QUERY (no language model)."""
     bot = _run(_bot)
-    hits = _run(lambda: bot.search(query, k=k))
+    hits = _run(
+        lambda: bot.search(
+            query,
+            k=k,
+            since=since,
+            until=until,
+            categories=category,
+            authors=author,
+            mode=mode,
+            diverse=diverse,
+        )
+    )
     if as_json:
         _print_json({"results": [h.to_dict() for h in hits]})
         return
@@ -141,11 +189,23 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     k: KOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    category: CategoryOpt = None,
+    author: AuthorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the ingested papers, with verified citations."""
     bot = _run(_bot)
-    answer = _run(lambda: bot.ask(question, k=k))
+
+    def go() -> Any:
+        return bot.ask(question, k=k, since=since, until=until, categories=category, authors=author)
+
+    if as_json or not err.is_terminal:
+        answer = _run(go)
+    else:
+        with err.status("Retrieving, generating and verifying..."):
+            answer = _run(go)
     if as_json:
         _print_json(answer.to_dict())
         return
@@ -212,4 +272,3 @@ _load_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

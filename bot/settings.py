@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     max_tokens: int = Field(256, ge=16, le=4096)
     llm_timeout: float = Field(60.0, gt=0, le=3600)  # seconds per request
     llm_max_retries: int = Field(2, ge=0, le=10)
+    # Retries (429 honouring Retry-After, 5xx, timeouts, refused connections, malformed or
+    # empty responses): first wait in seconds (doubling, with jitter), the longest single
+    # wait (a longer Retry-After ends the retries), and the total budget of one generation.
+    llm_retry_backoff: float = Field(0.5, ge=0.0, le=60)
+    llm_retry_max_wait: float = Field(20.0, ge=0.0, le=600)
+    llm_deadline: float = Field(120.0, gt=0, le=7200)
+    # Embedded store: seconds a second writer waits for the writer lock before failing.
+    writer_lock_timeout: float = Field(1.0, ge=0.0, le=600)
 
     # --- retrieval and answering --------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50)
@@ -80,7 +88,9 @@ class Settings(BaseSettings):
     verify_threshold: float = Field(0.58, ge=0.0, le=1.0)
     min_supported_fraction: float = Field(0.5, ge=0.0, le=1.0)
     # Extractive abstention: no source sentence scores at least this against the question.
-    abstain_threshold: float = Field(0.42, ge=0.0, le=1.0)
+    # Tuned with `paperbot eval answers --sweep` on data/questions.jsonl (half held out);
+    # see benchmarks/results/groundedness.md. The verify threshold is measured there too.
+    abstain_threshold: float = Field(0.44, ge=0.0, le=1.0)
     # Retrieval: hybrid (BM25 + dense, fused), dense or bm25; see bot/retrieve.py.
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     # Fusion of the BM25 and dense paper rankings: rrf (reciprocal rank) or weighted
@@ -92,6 +102,8 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(100, ge=10, le=2000)
     # MMR diversity (search --diverse, digests): 1.0 = pure relevance.
     mmr_lambda: float = Field(0.5, ge=0.0, le=1.0)
+    # BM25 pseudo-relevance feedback (RM3: 20 terms from the top 3 papers).
+    bm25_prf: bool = False
 
     # --- Chroma server mode -------------------------------------------------------------
     chroma_host: str | None = Field(

@@ -119,6 +119,19 @@ def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
     }
 
 
+def store_writing(settings: Settings) -> Any:
+    """The writer lock of the embedded store ``settings`` name, as a context manager (a no-op
+    for a Chroma server). Needs no open store, so an ingest can take it before loading models
+    and a second writer fails fast (see :mod:`bot.locking`)."""
+    import contextlib
+
+    if settings.chroma_host:
+        return contextlib.nullcontext()
+    from bot.locking import writer_lock
+
+    return writer_lock(settings.store_dir, settings.writer_lock_timeout)
+
+
 class PaperStore:
     """Papers and their chunk vectors in Chroma (embedded or server)."""
 
@@ -231,8 +244,19 @@ class PaperStore:
         for i in range(0, n, step):
             yield slice(i, min(n, i + step))
 
+    def writing(self) -> Any:
+        """Context manager holding the writer lock of an embedded store for a whole operation
+        (an ingest); re-entrant. A second writer process fails within
+        ``PAPERBOT_WRITER_LOCK_TIMEOUT`` with a StoreError naming the holder (see
+        :mod:`bot.locking`). A Chroma server needs no lock: then this does nothing."""
+        return store_writing(self.settings)
+
     def write(self, writes: Sequence[PaperWrite]) -> int:
         """(Re)write papers with their chunks; returns the number of chunks written."""
+        with self.writing():
+            return self._write(writes)
+
+    def _write(self, writes: Sequence[PaperWrite]) -> int:
         if not writes:
             return 0
         ids: list[str] = []
@@ -284,6 +308,10 @@ class PaperStore:
                 self._chunks.delete(ids=stale)
 
     def delete_papers(self, paper_ids: Iterable[str]) -> int:
+        with self.writing():
+            return self._delete_papers(paper_ids)
+
+    def _delete_papers(self, paper_ids: Iterable[str]) -> int:
         ids = list(paper_ids)
         for pid in ids:
             self._chunks.delete(where={"paper_id": pid})
