@@ -66,10 +66,14 @@ class LocalEmbedder:
             raise ConfigError(
                 f"PAPERBOT_EMBEDDING_MODEL: '{path}' is not a sentence-transformers model folder"
             )
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
         except ImportError as exc:  # pragma: no cover - a core dependency
             raise MissingExtraError("sentence-transformers", purpose="local embeddings") from exc
+        hf_logging.disable_progress_bar()  # no "Loading weights" bars on the user's terminal
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.name = DEFAULT_LOCAL_NAME if model_path is None else path.name
         get_dim = (
