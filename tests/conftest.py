@@ -37,6 +37,19 @@ def make_settings(home: Path, **overrides: object) -> Settings:
     return Settings.model_validate(base)
 
 
+def openai_settings(home: Path, base_url: str, **overrides: object) -> Settings:
+    """Settings for the openai mode against llama-cpp-python's server (``llama_server``)."""
+    base: dict[str, object] = {
+        "llm_mode": "openai",
+        "openai_base_url": base_url,
+        "openai_api_key": "sk-local-test",
+        "openai_model": "smollm2-135m",
+        "max_tokens": 160,
+    }
+    base.update(overrides)
+    return make_settings(home, **base)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> LocalEmbedder:
     return LocalEmbedder()

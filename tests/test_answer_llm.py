@@ -12,7 +12,7 @@ from bot.embeddings import LocalEmbedder
 from bot.llms import make_llm
 from bot.sentences import split_sentences
 from bot.types import Answer
-from tests.conftest import make_settings
+from tests.conftest import make_settings, openai_settings
 
 pytestmark = pytest.mark.llm
 
@@ -70,14 +70,7 @@ def test_local_mode_abstains_out_of_corpus(local_bot: PaperBot) -> None:
 def test_openai_mode_against_real_server(
     seed_home: Path, embedder: LocalEmbedder, llama_server: str
 ) -> None:
-    settings = make_settings(
-        seed_home,
-        llm_mode="openai",
-        openai_base_url=llama_server,
-        openai_api_key="sk-local-test",
-        openai_model="smollm2-135m",
-        max_tokens=160,
-    )
+    settings = openai_settings(seed_home, llama_server)
     llm = make_llm(settings)
     assert llm is not None and llm.mode == "openai"
     bot = PaperBot(settings, embedder=embedder, llm=llm)

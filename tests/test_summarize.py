@@ -27,7 +27,7 @@ from bot.summarize import (
     summary_options,
 )
 from bot.types import LaySummary, Paper
-from tests.conftest import make_settings
+from tests.conftest import make_settings, openai_settings
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 FISHER = "Merging Models with Fisher-Weighted Averaging"
@@ -255,14 +255,7 @@ def test_changed_prompt_or_model_changes_the_cache_key(
 def test_openai_mode_summary_against_real_server(
     seed_home: Path, embedder: LocalEmbedder, llama_server: str
 ) -> None:
-    settings = make_settings(
-        seed_home,
-        llm_mode="openai",
-        openai_base_url=llama_server,
-        openai_api_key="sk-local-test",
-        openai_model="smollm2-135m",
-        max_tokens=160,
-    )
+    settings = openai_settings(seed_home, llama_server)
     bot = PaperBot(settings, embedder=embedder, llm=make_llm(settings))
     result = bot.summarize(FISHER, use_cache=False)
     paper = bot.find_paper(FISHER)
