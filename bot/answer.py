@@ -82,7 +82,7 @@ def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
     return sources
 
 
-class _Numberer:
+class CitationNumberer:
     """Assigns final citation numbers to (paper, sentence) pairs in order of first use."""
 
     def __init__(self) -> None:
@@ -151,7 +151,7 @@ def extractive_answer(
             continue
         chosen.append((src, sentence))
         per_paper[src.paper.id] = per_paper.get(src.paper.id, 0) + 1
-    numberer = _Numberer()
+    numberer = CitationNumberer()
     parts = [f"{s.text} [{numberer.number(src, s)}]" for src, s in chosen]
     return _Draft(" ".join(parts), numberer.citations, len(parts), len(parts)), best
 
@@ -169,7 +169,7 @@ def _render_sources(sources: list[Source]) -> str:
 def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _Draft:
     """Keep the cited sentences whose citations check out; renumber; count."""
     by_n = {src.n: src for src in sources}
-    numberer = _Numberer()
+    numberer = CitationNumberer()
     kept: list[str] = []
     total = 0
     attributed = 0

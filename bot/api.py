@@ -207,9 +207,7 @@ class PaperBot:
         is stored. See :mod:`bot.chat`."""
         from bot.chat import chat_turn
 
-        return chat_turn(
-            self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite
-        )
+        return chat_turn(self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite)
 
     # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
     @property

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.answer import Source, _Numberer
+from bot.answer import CitationNumberer, Source
 from bot.errors import InputError, LLMError
 from bot.latex import clean_latex
 from bot.prompts import load_prompt
@@ -197,7 +197,7 @@ class CheckedText:
     """A verified lay text: kept sentences with their markers, plus what was removed."""
 
     text: str = ""
-    numberer: _Numberer = field(default_factory=_Numberer)
+    numberer: CitationNumberer = field(default_factory=CitationNumberer)
     supported: int = 0
     total: int = 0
     removed: list[str] = field(default_factory=list)
@@ -301,7 +301,7 @@ def _extractive(
     verifier: Verifier,
     words: int,
     kind: str,
-) -> tuple[str, _Numberer, list[int]]:
+) -> tuple[str, CitationNumberer, list[int]]:
     """Pick the key sentences; return the cleaned, cited text, its numberer, and the indices."""
     if not sentences:
         raise InputError(f"paper '{paper.id}' has no abstract to summarise")
@@ -347,7 +347,7 @@ def _extractive(
             used += cost
     picked.sort()
     source = Source(1, paper, sentences, 1.0, paper.abstract)
-    numberer = _Numberer()
+    numberer = CitationNumberer()
     parts = []
     for i in picked:
         text = cleaned[i].rstrip()
@@ -451,7 +451,7 @@ def _result(
     paper: Paper,
     opts: SummaryOptions,
     text: str,
-    numberer: _Numberer,
+    numberer: CitationNumberer,
     glossary: list[GlossaryEntry],
     supported: int,
     total: int,

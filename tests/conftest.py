@@ -91,6 +91,16 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
     raise RuntimeError(f"no answer from {url} within {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Terminate a server process started by a test; kill it if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     path = default_gguf()
@@ -128,11 +138,7 @@ def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=120, proc=proc)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
 
 
 @pytest.fixture()

@@ -16,7 +16,10 @@ PAPERBOT = shutil.which("paperbot", path=str(Path(sys.executable).parent)) or "p
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PAPERBOT, *args], capture_output=True, text=True, timeout=600,
+        [PAPERBOT, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, **(env or {})},
     )
 
@@ -25,8 +28,13 @@ def test_cli_end_to_end(isolated_env: Path) -> None:
     os.environ["PAPERBOT_LLM_MODE"] = "extractive"
     r = run("ingest", str(SEED), "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {**json.loads(r.stdout), "added": 54, "updated": 0,
-                                    "unchanged": 0, "failed": []}
+    assert json.loads(r.stdout) == {
+        **json.loads(r.stdout),
+        "added": 54,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": [],
+    }
     r = run("ingest", str(SEED))
     assert r.returncode == 0 and "unchanged 54" in r.stdout
 

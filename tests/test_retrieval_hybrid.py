@@ -25,7 +25,7 @@ from bot.readers import read_file
 from bot.retrieve import Retriever, bm25_dir
 from bot.store import PaperStore
 from bot.types import Paper
-from tests.conftest import SEED, make_settings
+from tests.conftest import SEED, make_settings, stop_process
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 
@@ -313,11 +313,7 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=60, proc=proc)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

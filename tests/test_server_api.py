@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bot.api import PaperBot
-from tests.conftest import free_port, wait_http
+from tests.conftest import free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.server
 
@@ -73,12 +73,7 @@ def start_server(home: Path, log: Path, **settings: str) -> Server:
 
 
 def stop_server(server: Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=5)
+    stop_process(server.proc, timeout=15)
 
 
 @pytest.fixture(scope="session")

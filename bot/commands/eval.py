@@ -12,6 +12,7 @@ from bot.cli import app
 
 __all__ = ["eval_app"]
 
-eval_app = typer.Typer(help="Measure retrieval, citation verification and answers.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure retrieval, citation verification and answers.", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
