@@ -13,29 +13,65 @@ The rules are deliberately conservative: a word is only rewritten when it is glu
 from __future__ import annotations
 
 import re
+import unicodedata
 
-__all__ = ["clean_latex"]
+__all__ = ["clean_latex", "convert_accents", "latex_to_text"]
 
-_ACCENTS = {
-    '"a': "ä",
-    '"o': "ö",
-    '"u': "ü",
-    '"A': "Ä",
-    '"O': "Ö",
-    '"U': "Ü",
-    "'e": "é",
-    "'E": "É",
-    "'a": "á",
-    "'i": "í",
-    "'o": "ó",
-    "'u": "ú",
-    "`e": "è",
-    "`a": "à",
-    "^o": "ô",
-    "~n": "ñ",
-    "c c": "ç",
+# Accent commands -> Unicode combining marks: \'e, \'{e}, \"{o}, \c{c}, \c c, \v{s}, \'{\i}.
+_COMBINING = {
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    '"': "\u0308",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "c": "\u0327",
+    "k": "\u0328",
+    "r": "\u030a",
+    "d": "\u0323",
+    "b": "\u0331",
 }
-_ACCENT = re.compile(r"\\([\"'`^~])\{?([A-Za-z])\}?")
+_ACCENT = re.compile(
+    r"\\(?:([\"'`^~=.])|([uvHckrdb])(?![A-Za-z]))\s*"
+    r"(?:\{\s*(\\[ij](?![A-Za-z])|[A-Za-z])\s*\}|(\\[ij](?![A-Za-z])|[A-Za-z]))"
+)
+# Letters with their own commands: \ss, {\o}, \ae, \l (TeX eats the spaces after them).
+_LETTERS = {
+    "ss": "ß",
+    "o": "ø",
+    "O": "Ø",
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "aa": "å",
+    "AA": "Å",
+    "l": "ł",
+    "L": "Ł",
+    "i": "ı",
+    "j": "ȷ",
+}
+_LETTER = re.compile(
+    r"\\(" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])\s*"
+)
+
+
+def _accent(match: re.Match[str]) -> str:
+    mark = _COMBINING[match.group(1) or match.group(2)]
+    base = match.group(3) or match.group(4)
+    base = {"\\i": "i", "\\j": "j"}.get(base, base)
+    return unicodedata.normalize("NFC", base + mark)
+
+
+def convert_accents(text: str) -> str:
+    """LaTeX accent and letter commands as Unicode: ``Schr\\"{o}dinger`` -> ``Schrödinger``,
+    ``Fran\\c{c}ois`` -> ``François``, ``Erd\\H{o}s`` -> ``Erdős``, ``Gau\\ss`` -> ``Gauß``."""
+    return _LETTER.sub(lambda m: _LETTERS[m.group(1)], _ACCENT.sub(_accent, text))
+
 
 _SYMBOLS = {
     "times": "×",
@@ -58,6 +94,7 @@ _SYMBOLS = {
     "cdots": "…",
     "circ": "∘",
     "top": "ᵀ",
+    "sqrt": "√",
 }
 _GREEK = {
     "alpha": "α",
@@ -140,7 +177,7 @@ def clean_latex(text: str) -> str:
     """``text`` with common LaTeX debris turned into plain characters; spaces collapsed."""
     if not text:
         return text
-    out = _ACCENT.sub(lambda m: _ACCENTS.get(m.group(1) + m.group(2), m.group(2)), text)
+    out = convert_accents(text)
     out = _FONT_SWITCH.sub("{", out)
     out = _WRAPPERS.sub("{", out)
     out = _BARE_FONT.sub("", out)
@@ -160,3 +197,62 @@ def clean_latex(text: str) -> str:
     out = re.sub(r"[ \t]+", " ", out)
     out = re.sub(r"\s+([,.;:!?])", r"\1", out)
     return out.strip()
+
+
+# --- LaTeX source (BibTeX fields) -> plain text ----------------------------------------
+# Escaped characters survive the clean-up as private-use placeholders, restored at the end.
+_ESCAPES = {"\\&": "&", "\\%": "%", "\\$": "$", "\\_": "_", "\\#": "#", "\\{": "{", "\\}": "}"}
+_PLACEHOLDER = {esc: chr(0xE000 + i) for i, esc in enumerate(_ESCAPES)}
+_RESTORE = {chr(0xE000 + i): char for i, char in enumerate(_ESCAPES.values())}
+_DROPPED = re.compile(
+    r"\\(?:cite[a-zA-Z]*|ref|eqref|autoref|cref|Cref|label)\*?(?:\[[^\]]*\])*\{[^{}]*\}"
+)
+_BINOM = re.compile(r"\\binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_MATH_FUNCTION = re.compile(
+    r"\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|dim|arg|deg|ker|Pr)"
+    r"(?![A-Za-z])"
+)
+_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_HREF = re.compile(r"\\href\s*\{[^{}]*\}\s*\{")
+_TEXT_WRAPPERS = re.compile(
+    r"\\(?:textsc|textsl|textup|textmd|textnormal|textsuperscript|textsubscript|mbox|hbox|url|"
+    r"nolinkurl|uppercase|lowercase|MakeUppercase|MakeLowercase|ensuremath|texorpdfstring)\s*\{"
+)
+_SPACING = re.compile(r"\\\\|\\[,;:! ]|(?<!\\)~")
+_QUOTES = (("``", "\u201c"), ("''", "\u201d"), ("---", "\u2014"), ("--", "\u2013"))
+
+
+def _math_function(match: re.Match[str]) -> str:
+    """``n\\log n`` -> ``n log n``: an operator name glued to a symbol gets a space before it."""
+    start = match.start()
+    glued = start > 0 and match.string[start - 1].isalnum()
+    return (" " if glued else "") + match.group(1)
+
+
+def latex_to_text(text: str) -> str:
+    r"""LaTeX *source* (a BibTeX title or abstract) as readable plain text.
+
+    Accents become Unicode (:func:`convert_accents`), ``\&``/``\%``/``\$``/``\_``/``\#`` their
+    characters, ``~`` and ``\\`` spaces, ``---``/``--`` em/en dashes, ``` ``x'' ``` curly quotes;
+    ``\cite{..}``/``\ref{..}`` are dropped, ``\textsc{x}``/``\url{x}``/``\href{u}{x}`` keep
+    ``x``; inline math loses its ``$`` delimiters and goes through :func:`clean_latex`
+    (``$\alpha^{2}$`` -> ``α^2``); braces are removed and whitespace runs collapsed.
+    """
+    if not text:
+        return text
+    out = text
+    for escape, placeholder in _PLACEHOLDER.items():
+        out = out.replace(escape, placeholder)
+    out = convert_accents(out)
+    out = _DROPPED.sub("", out)
+    out = _FRAC.sub(r"\1/\2", out)
+    out = _BINOM.sub(r"(\1 choose \2)", out)
+    out = _MATH_FUNCTION.sub(_math_function, out)
+    out = _HREF.sub("{", out)
+    out = _TEXT_WRAPPERS.sub("{", out)
+    out = re.sub(r"\\[()\[\]]", " ", out).replace("$", "")
+    out = _SPACING.sub(" ", out).replace("\\-", "")
+    for latex, char in _QUOTES:
+        out = out.replace(latex, char)
+    out = clean_latex(" ".join(out.split()))
+    return "".join(_RESTORE.get(ch, ch) for ch in out)

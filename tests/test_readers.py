@@ -120,23 +120,23 @@ def test_register_reader_plugs_in_new_format(tmp_path: Path) -> None:
         raise ReaderError("header row missing", line=1)
 
     try:
-        reader = register_reader("tsv", ["TSV", ".tab"], read_tsv)
-        assert reader.suffixes == (".tsv", ".tab")
-        file = write(tmp_path / "list.tsv", f"A Title Here\t{LONG_ABSTRACT}\n")
-        assert detect_format(file) == "tsv"
+        reader = register_reader("tabbed", ["TABBED", ".tabs"], read_tsv)
+        assert reader.suffixes == (".tabbed", ".tabs")
+        file = write(tmp_path / "list.tabbed", f"A Title Here\t{LONG_ABSTRACT}\n")
+        assert detect_format(file) == "tabbed"
         assert [p.title for p in read_file(file).papers] == ["A Title Here"]
-        assert "tsv" in unsupported_message(Path("a.xyz"))
+        assert "tabbed" in unsupported_message(Path("a.xyz"))
 
-        register_reader("tsv", [".tsv"], read_broken)  # same name: replaced
+        register_reader("tabbed", [".tabbed"], read_broken)  # same name: replaced
         failure = only_failure(read_file(file))
         assert (failure.path, failure.line, failure.error) == (str(file), 1, "header row missing")
 
         with pytest.raises(ValueError, match="already read by format 'json'"):
             register_reader("other-json", [".json"], read_tsv)
     finally:
-        READERS.pop("tsv", None)
+        READERS.pop("tabbed", None)
         READERS.pop("other-json", None)
-    assert detect_format(Path("list.tsv")) is None
+    assert detect_format(Path("list.tabbed")) is None
 
 
 def test_format_override_and_unknown_format(tmp_path: Path) -> None:
@@ -145,8 +145,8 @@ def test_format_override_and_unknown_format(tmp_path: Path) -> None:
     assert "unsupported file type '.xyz'" in only_failure(read_file(file)).error
     assert len(read_file(file, fmt="jsonl").papers) == 3
     assert len(read_file(file, fmt="ndjson").papers) == 3  # a suffix names its format too
-    failure = only_failure(read_file(file, fmt="bibtex"))
-    assert failure.error.startswith("unknown format 'bibtex' (known formats: json, jsonl, listing")
+    failure = only_failure(read_file(file, fmt="docbook"))
+    assert failure.error.startswith("unknown format 'docbook' (known formats: arxiv, bibtex, csv")
 
 
 # --------------------------------------------------------------------------- common checks
@@ -673,7 +673,7 @@ def test_iter_input_files_expands_directories() -> None:
         IngestFailure(
             str(folder / "notes.xyz"),
             None,
-            "unsupported file type '.xyz' (supported: .txt/.md listing, .json, .jsonl/.ndjson)",
+            unsupported_message(folder / "notes.xyz"),
         )
     ]
     papers = [p for f in files for p in read_file(f).papers]

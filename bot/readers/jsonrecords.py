@@ -40,6 +40,7 @@ from bot.types import IngestFailure, Paper, ReadResult, title_id
 
 __all__ = [
     "RECORD_LIST_KEYS",
+    "arxiv_base_id",
     "arxiv_id_of",
     "normalise_date",
     "paper_from_record",
@@ -148,6 +149,14 @@ def arxiv_id_of(value: str) -> str | None:
     text = value.strip()
     m = _ARXIV_NEW.fullmatch(text) or _ARXIV_OLD.fullmatch(text)
     return m.group(1) if m else None
+
+
+def arxiv_base_id(value: str) -> str | None:
+    """The arXiv id in ``value`` without its version: ``"arXiv:2306.01234v2"`` ->
+    ``"2306.01234"``, ``"http://arxiv.org/abs/hep-th/9901001v1"`` -> ``"hep-th/9901001"``."""
+    text = re.sub(r"^https?://(?:export\.|www\.)?arxiv\.org/(?:abs|pdf)/", "", value.strip())
+    found = arxiv_id_of(text.removesuffix(".pdf"))
+    return re.sub(r"v\d+$", "", found) if found else None
 
 
 def _clean(text: str) -> str:
