@@ -71,15 +71,30 @@ def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
     sources: list[Source] = []
     used = 0
     for hit in hits:
-        sentences = [s for s in split_sentences(hit.paper.abstract) if not is_injection(s.text)]
-        options = (redact(hit.paper.abstract), redact(hit.text))
+        full = hit.paper.text
+        sentences = [s for s in split_sentences(full) if not is_injection(s.text)]
+        options = (redact(full), redact(hit.text))
         for i, text in enumerate(options):
             cost = count_tokens(text) + count_tokens(hit.paper.title) + 12
             if used + cost <= budget_tokens or (not sources and i == len(options) - 1):
-                sources.append(Source(len(sources) + 1, hit.paper, sentences, hit.score, text))
+                quotable = sentences if i == 0 else _within(sentences, full, hit)
+                sources.append(Source(len(sources) + 1, hit.paper, quotable, hit.score, text))
                 used += cost
                 break
     return sources
+
+
+def _within(sentences: list[Sentence], full: str, hit: SearchHit) -> list[Sentence]:
+    """For a full-text paper shown by its best chunk: only the sentences of that chunk (the
+    model saw nothing else of it). An abstract-only paper keeps all its sentences."""
+    if not hit.paper.body:
+        return sentences
+    start = full.find(hit.text) if hit.text else -1
+    if start < 0:
+        return sentences
+    end = start + len(hit.text)
+    inside = [s for s in sentences if s.start >= start and s.end <= end]
+    return inside or sentences
 
 
 class CitationNumberer:
@@ -104,6 +119,7 @@ class CitationNumberer:
                     start=sentence.start,
                     end=sentence.end,
                     url=source.paper.url,
+                    page=source.paper.page_at(sentence.start),
                 )
             )
         return self._index[key]

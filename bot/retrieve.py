@@ -245,7 +245,7 @@ class Retriever:
             elif pid in lexical_best:
                 text, chunk_ids = lexical_best[pid].text, [lexical_best[pid].chunk_id]
             else:  # a deep BM25-only hit, or a paper without chunks (empty abstract)
-                text, chunk_ids = paper.abstract, []
+                text, chunk_ids = (paper.abstract or paper.text[:2000]), []
             hits.append(SearchHit(paper=paper, score=score, text=text, chunk_ids=chunk_ids))
         return hits
 

@@ -86,17 +86,33 @@ def _depth_at(text: str, pos: int) -> int:
     return depth
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+
+
 def split_sentences(text: str) -> list[Sentence]:
-    """Split ``text`` into sentences with offsets into ``text`` (surrounding spaces excluded)."""
+    """Split ``text`` into sentences with offsets into ``text`` (surrounding spaces excluded).
+
+    A blank line always ends a sentence (a heading or a paragraph without a final period in
+    a full text does not run on into the next paragraph)."""
     sentences: list[Sentence] = []
     start = 0
-    n = len(text)
-    for match in _BOUNDARY.finditer(text):
+    for brk in _PARAGRAPH_BREAK.finditer(text):
+        _split_span(sentences, text, start, brk.start())
+        start = brk.end()
+    _split_span(sentences, text, start, len(text))
+    return sentences
+
+
+def _split_span(sentences: list[Sentence], text: str, start: int, n: int) -> None:
+    """Append the sentences of ``text[start:n]`` (one paragraph) to ``sentences``."""
+    if start >= n:
+        return
+    for match in _BOUNDARY.finditer(text, start, n):
         end = match.end()
         dot = match.start()
         if _is_abbreviation(text, dot):
             continue
-        nxt = _NEXT_START.match(text, end)
+        nxt = _NEXT_START.match(text, end, n)
         if nxt is None:
             continue
         first = nxt.group(2)
@@ -110,7 +126,6 @@ def split_sentences(text: str) -> list[Sentence]:
         start = end
     if start < n:
         _append(sentences, text, start, n)
-    return sentences
 
 
 def _append(out: list[Sentence], text: str, start: int, end: int) -> None:

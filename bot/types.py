@@ -59,18 +59,61 @@ class Paper:
     url: str | None = None
     categories: list[str] = field(default_factory=list)
     source: str | None = None  # file the record came from (path[:line])
+    # Full text (PDF): the document after the abstract, "" for metadata-only records.
+    body: str = ""
+    # Where each page starts in :attr:`text`: ``[[offset, page_number], ...]`` ascending by
+    # offset; empty when pages are unknown (metadata records).
+    pages: list[list[int]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The citable text: the abstract, then (full-text papers) a blank line and the body.
+
+        Sentence indices and character offsets of chunks and citations refer to this text; for
+        a metadata record it is exactly the abstract."""
+        if not self.body:
+            return self.abstract
+        return f"{self.abstract}\n\n{self.body}" if self.abstract else self.body
+
+    def page_at(self, offset: int) -> int | None:
+        """The page number holding character ``offset`` of :attr:`text` (None: unknown)."""
+        page = None
+        for start, number in self.pages:
+            if start > offset:
+                break
+            page = int(number)
+        return page
 
     @property
     def content_hash(self) -> str:
         """Hash of everything that affects chunks and display (not ``source``)."""
-        payload = json.dumps(
-            [self.title, self.abstract, self.authors, self.published, self.url, self.categories],
-            ensure_ascii=False,
-        )
+        fields: list[Any] = [
+            self.title,
+            self.abstract,
+            self.authors,
+            self.published,
+            self.url,
+            self.categories,
+        ]
+        if self.body or self.pages:  # metadata records keep the hashes they always had
+            fields += [self.body, self.pages]
+        payload = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def n_pages(self) -> int:
+        return len({int(number) for _, number in self.pages})
+
+    def to_dict(self, full: bool = True) -> dict[str, Any]:
+        """Every field (``full``), or the listing form: no body and page map, but
+        ``full_text``/``n_pages`` saying whether there is more."""
+        data = asdict(self)
+        if not full:
+            data.pop("body")
+            data.pop("pages")
+            data["full_text"] = bool(self.body)
+            data["n_pages"] = self.n_pages
+        return data
 
 
 @dataclass(frozen=True)
@@ -96,6 +139,7 @@ class Chunk:
     char_start: int
     char_end: int
     n_tokens: int
+    page: int | None = None  # page of the first sentence (full-text papers)
 
 
 @dataclass
@@ -124,10 +168,11 @@ class Citation:
     paper_id: str
     title: str
     quote: str
-    sentence_index: int  # index of the quoted sentence in the paper's abstract
-    start: int  # character offsets of the quote in the abstract
+    sentence_index: int  # index of the quoted sentence in the paper's text (its abstract)
+    start: int  # character offsets of the quote in the paper's text (Paper.text)
     end: int
     url: str | None = None
+    page: int | None = None  # page of the quoted sentence (full-text papers), e.g. "p. 3"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +184,7 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "url": self.url,
+            "page": self.page,
         }
 
 

@@ -195,7 +195,10 @@ def print_answer(data: dict[str, Any]) -> None:
 def print_sources(citations: list[dict[str, Any]]) -> None:
     out.print("[bold]Sources[/]")
     for c in citations:
-        out.print(f" [{c['n']}] [bold]{escape(c['title'])}[/] [dim]({escape(c['paper_id'])})[/]")
+        page = f", p. {c['page']}" if c.get("page") is not None else ""
+        out.print(
+            f" [{c['n']}] [bold]{escape(c['title'])}[/] [dim]({escape(c['paper_id'])}{page})[/]"
+        )
         out.print(f'     "{escape(c["quote"])}"')
 
 

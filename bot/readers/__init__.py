@@ -2,13 +2,18 @@
 
 Built-in formats:
 
-============ ===================== ===================================================
-format       suffixes              reader
-============ ===================== ===================================================
-``listing``  ``.txt``, ``.md``     :func:`bot.readers.listing.read_listing`
-``json``     ``.json``             :func:`bot.readers.jsonrecords.read_json`
+============ ======================= ===================================================
+format       suffixes                reader
+============ ======================= ===================================================
+``listing``  ``.txt``, ``.md``       :func:`bot.readers.listing.read_listing`
+``json``     ``.json``               :func:`bot.readers.jsonrecords.read_json`
 ``jsonl``    ``.jsonl``, ``.ndjson`` :func:`bot.readers.jsonrecords.read_jsonl`
-============ ===================== ===================================================
+``arxiv``    ``.xml``, ``.atom``     :func:`bot.readers.arxiv_atom.read_arxiv_atom` (arXiv API
+                                     Atom feed)
+``bibtex``   ``.bib``                :func:`bot.readers.bibtex.read_bibtex`
+``csv``      ``.csv``                :func:`bot.readers.table.read_csv` (header row)
+``tsv``      ``.tsv``, ``.tab``      :func:`bot.readers.table.read_tsv` (header row)
+============ ======================= ===================================================
 
 More formats plug in with :func:`register_reader`. :func:`read_file` never raises for bad
 content: an unreadable, empty, binary, non-UTF-8 or unsupported file gives a
@@ -24,8 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ReaderError
+from bot.readers.arxiv_atom import read_arxiv_atom
+from bot.readers.bibtex import read_bibtex
 from bot.readers.jsonrecords import read_json, read_jsonl
 from bot.readers.listing import read_listing
+from bot.readers.pdf import read_pdf
+from bot.readers.table import read_csv, read_tsv
 from bot.types import IngestFailure, Paper, ReadResult
 
 __all__ = [
@@ -36,6 +45,8 @@ __all__ = [
     "iter_input_files",
     "read_file",
     "register_reader",
+    "resolve_format",
+    "supported_types",
     "unsupported_message",
 ]
 
@@ -103,6 +114,11 @@ def register_reader(
 register_reader("listing", (".txt", ".md"), read_listing)
 register_reader("json", (".json",), read_json)
 register_reader("jsonl", (".jsonl", ".ndjson"), read_jsonl)
+register_reader("arxiv", (".xml", ".atom"), read_arxiv_atom)
+register_reader("bibtex", (".bib",), read_bibtex)
+register_reader("csv", (".csv",), read_csv)
+register_reader("tsv", (".tsv", ".tab"), read_tsv)
+register_reader("pdf", (".pdf",), read_pdf, binary=True)
 
 
 def detect_format(path: Path) -> str | None:
@@ -116,12 +132,26 @@ def detect_format(path: Path) -> str | None:
     return None
 
 
+def supported_types() -> str:
+    """The registered formats for messages: ``".txt/.md listing, .json, ..., .bib bibtex"``."""
+    return ", ".join(r.describe() for r in READERS.values())
+
+
 def unsupported_message(path: Path) -> str:
     """The error for a file of unknown type, listing the supported suffixes."""
-    supported = ", ".join(r.describe() for r in READERS.values())
+    supported = supported_types()
     suffix = Path(path).suffix
     what = f"'{suffix}'" if suffix else "(no file extension)"
     return f"unsupported file type {what} (supported: {supported})"
+
+
+def resolve_format(fmt: str) -> str:
+    """The registered format name for ``fmt`` (a name or a suffix); ReaderError if unknown."""
+    name = _resolve_format(fmt)
+    if name is None:
+        known = ", ".join(sorted(READERS))
+        raise ReaderError(f"unknown format '{fmt}' (known formats: {known})")
+    return name
 
 
 def _resolve_format(fmt: str) -> str | None:
@@ -224,11 +254,14 @@ def _walk(top: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(top).parts)
 
 
-def iter_input_files(paths: Iterable[Path]) -> tuple[list[Path], list[IngestFailure]]:
+def iter_input_files(
+    paths: Iterable[Path], fmt: str | None = None
+) -> tuple[list[Path], list[IngestFailure]]:
     """Expand the given paths into the files to read, and failures for those that cannot be.
 
     Directories are searched recursively (sorted; hidden files and directories skipped); a
-    file of unknown type found there is a failure. Files named directly are kept whatever
+    file of unknown type found there is a failure (unless ``fmt`` says how to read every
+    file). Files named directly are kept whatever
     their suffix (a ``--format`` may apply). A path that does not exist is a failure.
     Duplicates (the same file reached twice) are kept once, in first-seen order.
     """
@@ -248,7 +281,7 @@ def iter_input_files(paths: Iterable[Path]) -> tuple[list[Path], list[IngestFail
             for file in _walk(path):
                 if not file.exists():
                     failures.append(IngestFailure(str(file), None, "broken symbolic link"))
-                elif detect_format(file) is None:
+                elif fmt is None and detect_format(file) is None:
                     failures.append(IngestFailure(str(file), None, unsupported_message(file)))
                 else:
                     keep(file)

@@ -42,7 +42,8 @@ def _item(item: LaySummary, level: str) -> list[str]:
     if item.citations:
         lines.append("")
         for c in item.citations:
-            lines.append(f"> \\[{c.n}\\] \u201c{md_escape(c.quote)}\u201d  ")
+            page = f" (p. {c.page})" if c.page is not None else ""
+            lines.append(f"> \\[{c.n}\\] \u201c{md_escape(c.quote)}\u201d{page}  ")
     lines.append("")
     return lines
 

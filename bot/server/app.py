@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import (
     FileResponse,
@@ -349,13 +349,14 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
                 if all(w in f"{p.title} {' '.join(p.authors)} {p.id}".lower() for w in words)
             ]
         return {
-            "papers": [p.to_dict() for p in items[offset : offset + limit]],
+            "papers": [p.to_dict(full=False) for p in items[offset : offset + limit]],
             "total": len(items),
         }
 
     @api.get("/papers/{paper_id:path}", summary="One paper with its abstract")
     def paper(paper_id: str) -> dict[str, Any]:
-        return locked(bot.paper, paper_id).to_dict()
+        found = locked(bot.paper, paper_id)
+        return {**found.to_dict(), "text": found.text}
 
     @api.get("/search", summary="Semantic search over the papers (no language model)")
     def search(
@@ -363,11 +364,17 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
     ) -> dict[str, Any]:
         return {"results": [h.to_dict() for h in locked(bot.search, q, k)]}
 
-    @api.post("/ingest", summary="Upload a file of papers (.txt listing, .json, .jsonl)")
+    from bot.readers import supported_types
+
+    @api.post("/ingest", summary=f"Upload a file of papers ({supported_types()})")
     def ingest(
         file: Annotated[UploadFile, File(description="A file the CLI's ingest accepts.")],
+        format: Annotated[
+            str | None,
+            Form(description="Read the file as this format instead of by its suffix."),
+        ] = None,
     ) -> Any:
-        return _ingest_upload(bot, settings, lock, file)
+        return _ingest_upload(bot, settings, lock, file, format)
 
     @api.get("/stats", summary="Paper and chunk counts, models, mode")
     def stats() -> dict[str, Any]:
@@ -412,13 +419,23 @@ _UPLOAD_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _ingest_upload(
-    bot: PaperBot, settings: Settings, lock: threading.RLock, file: UploadFile
+    bot: PaperBot,
+    settings: Settings,
+    lock: threading.RLock,
+    file: UploadFile,
+    fmt: str | None = None,
 ) -> Any:
-    from bot.readers import detect_format, unsupported_message
+    from bot.errors import ReaderError
+    from bot.readers import detect_format, resolve_format, unsupported_message
 
     original = Path(file.filename or "upload").name or "upload"
     safe = _UPLOAD_NAME.sub("_", original).strip("._")[:100] or "upload"
-    if detect_format(Path(safe)) is None:
+    if fmt:
+        try:
+            fmt = resolve_format(fmt)
+        except ReaderError as exc:
+            raise HTTPException(422, exc.message) from exc
+    elif detect_format(Path(safe)) is None:
         raise HTTPException(415, unsupported_message(Path(safe)))
     folder = settings.home / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
@@ -438,7 +455,7 @@ def _ingest_upload(
                 )
             out.write(chunk)
     with lock:
-        report = bot.ingest([target])
+        report = bot.ingest([target], fmt=fmt or None)
     data = report.to_dict()
     for failure in data["failed"]:
         if failure.get("path") == str(target):

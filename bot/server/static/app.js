@@ -265,7 +265,7 @@
 
   async function fetchPaper(id) {
     const known = state.papers.get(id);
-    if (known && typeof known.abstract === "string") return known;
+    if (known && typeof known.text === "string") return known;
     const paper = await getJSON("/api/papers/" + encodeURIComponent(id));
     state.papers.set(id, paper);
     return paper;
@@ -288,7 +288,7 @@
       ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: paper.title })
       : paper.title;
     const byline = [(paper.authors || []).join(", "), paper.published, paper.id].filter(Boolean);
-    const abstract = paper.abstract || "";
+    const abstract = paper.text || paper.abstract || ""; // full-text papers: abstract + body
     const body = el("div", { class: "abstract" });
     let mark = null;
     if (citation) {
@@ -396,7 +396,9 @@
         open.addEventListener("click", () => openCitation(c, null));
         list.append(
           el("li", {}, el("span", { class: "n", text: "[" + c.n + "]" }),
-            el("div", {}, open, el("span", { class: "quote", text: "“" + c.quote + "”" })))
+            el("div", {}, open,
+              c.page != null ? el("span", { class: "page", text: " p. " + c.page }) : "",
+              el("span", { class: "quote", text: "“" + c.quote + "”" })))
         );
       }
       bubble.append(list);
