@@ -25,8 +25,10 @@ from bot.types import Answer, IngestReport, Paper, SearchHit
 if TYPE_CHECKING:
     from bot.cache import GenerationCache
     from bot.chat import ChatResult
+    from bot.doctor import DoctorReport
     from bot.embeddings import Embedder
     from bot.llms import ChatLLM
+    from bot.portability import ExportSummary, ImportReport
     from bot.retrieve import Retriever
     from bot.sessions import SessionStore
     from bot.store import PaperStore
@@ -99,15 +101,25 @@ class PaperBot:
         return self._retriever
 
     # --- the API ----------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        progress: Progress | None = None,
+        fmt: str | None = None,
+    ) -> IngestReport:
         """Ingest files and directories; bad files/records are reported, not fatal.
+
+        ``fmt`` overrides the format detected from each file's suffix (a registered format
+        name such as ``"bibtex"``, ``"csv"``, ``"arxiv"``, ``"pdf"``, or a suffix).
 
         Holds the store's writer lock throughout (embedded store: a second writer process
         fails fast with a StoreError naming this one; readers are not blocked)."""
         from bot.store import store_writing
 
         with store_writing(self.settings):  # before loading models: a second writer fails fast
-            return ingest_paths(paths, self.store, self.embedder, self.settings, progress=progress)
+            return ingest_paths(
+                paths, self.store, self.embedder, self.settings, progress=progress, fmt=fmt
+            )
 
     def add_papers(self, papers: Iterable[Paper], progress: Progress | None = None) -> IngestReport:
         """Upsert already-built :class:`Paper` objects (holding the writer lock, as ingest)."""
@@ -330,3 +342,34 @@ class PaperBot:
             "server_mode": self.settings.server_mode,
             "llm_mode": resolve_mode(self.settings),
         }
+
+    # --- maintenance: export/import and consistency (bot.portability, bot.doctor) -----------
+    def export_papers(self, out: str | Path | Any) -> ExportSummary:
+        """Write every paper with its chunk metadata (no vectors) as JSON Lines to ``out`` (a
+        path, written atomically, or an open text file). See :mod:`bot.portability`."""
+        from bot.portability import export_store
+
+        return export_store(self.store, self.settings, out)
+
+    def import_papers(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
+        """Import a file written by :meth:`export_papers` (re-chunked with its recorded
+        chunking, re-embedded); bad lines become failures naming the line."""
+        from bot.portability import import_file
+        from bot.store import store_writing
+
+        with store_writing(self.settings):
+            return import_file(path, self.store, self.embedder, self.settings, progress)
+
+    def doctor(self, repair: bool = False) -> DoctorReport:
+        """Check the store's consistency (manifest vs chunks vs BM25 index); with ``repair``
+        fix what is wrong (holding the writer lock) and check again. See :mod:`bot.doctor`."""
+        from bot.doctor import check_store, repair_store
+
+        if not repair:
+            return check_store(self.store, self.settings)
+        from bot.store import store_writing
+
+        with store_writing(self.settings):
+            return repair_store(
+                self.store, self.embedder, self.settings, lexical=self.retriever.lexical
+            )

@@ -119,16 +119,26 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Read every file as this format (listing, json, jsonl, arxiv, bibtex, csv, "
+            "tsv, pdf) instead of detecting it from the file suffix.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest papers from files or directories (listing .txt, .json, .jsonl).
+    """Ingest papers from files or directories: .txt/.md listings, .json/.jsonl records
+    (arXiv snapshot too), arXiv API Atom .xml, BibTeX .bib, .csv/.tsv tables, PDF full text.
 
     Unreadable files and records are reported with path and line; everything else is
     ingested. Exit code 1 if anything failed.
     """
     bot = _run(_bot)
     with _progress(not as_json and err.is_terminal) as progress:
-        report = _run(lambda: bot.ingest(paths, progress=progress))
+        report = _run(lambda: bot.ingest(paths, progress=progress, fmt=fmt))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -214,7 +224,8 @@ def ask(
     if answer.citations:
         out.print("[bold]Sources[/]")
         for c in answer.citations:
-            out.print(f" [{c.n}] [bold]{escape(c.title)}[/] [dim]({escape(c.paper_id)})[/]")
+            page = f", p. {c.page}" if c.page is not None else ""
+            out.print(f" [{c.n}] [bold]{escape(c.title)}[/] [dim]({escape(c.paper_id)}{page})[/]")
             out.print(f'     "{escape(c.quote)}"')
     fallback = f", fallback from {answer.fallback_from}" if answer.fallback_from else ""
     out.print(
@@ -233,7 +244,7 @@ def papers(as_json: JsonOpt = False) -> None:
     bot = _run(_bot)
     items = _run(bot.papers)
     if as_json:
-        _print_json({"papers": [p.to_dict() for p in items]})
+        _print_json({"papers": [p.to_dict(full=False) for p in items]})
         return
     table = Table("id", "title", "published", show_lines=False)
     for p in items:
@@ -271,4 +282,8 @@ _load_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m bot.cli` runs this file as __main__, a second copy of the module whose `app`
+    # the command modules never see: run the real one (`python -m bot` works too).
+    from bot.cli import main as _main
+
+    _main()

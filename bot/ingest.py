@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.chunking import chunk_paper
-from bot.readers import iter_input_files, read_file
+from bot.journal import WriteJournal, recover_interrupted
+from bot.readers import iter_input_files, read_file, resolve_format
 from bot.store import PaperWrite
 from bot.types import IngestFailure, IngestReport, Paper, normalise_title
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.store import PaperStore
 
-__all__ = ["Progress", "ingest_papers", "ingest_paths"]
+__all__ = ["Progress", "ingest_papers", "ingest_paths", "prepare_writes"]
 
 # progress(stage, done, total): stage is "read" or "embed"
 Progress = Callable[[str, int, int], None]
@@ -61,6 +63,8 @@ def ingest_papers(
     """Upsert papers: add new ones, replace changed ones, skip unchanged ones."""
     report = report or IngestReport()
     started = time.perf_counter()
+    # an earlier write killed mid-batch is reconciled first (see bot.journal)
+    recover_interrupted(store, embedder, settings)
     papers = _merge_duplicates(papers)
     twins = store.real_id_twins(papers)
     report.unchanged += len(twins)  # the record stored under its real id wins
@@ -77,18 +81,45 @@ def ingest_papers(
             todo.append(paper)
         else:
             report.unchanged += 1
-    store.delete_title_id_twins(todo)
+    # all input papers, not only changed ones: a twin delete a crash interrupted is finished
+    store.delete_title_id_twins(papers)
     done = 0
     if progress:
         progress("embed", 0, len(todo))
-    for start in range(0, len(todo), PAPERS_PER_BATCH):
-        batch = todo[start : start + PAPERS_PER_BATCH]
-        report.chunks_written += store.write(_prepare(batch, embedder, settings))
-        done += len(batch)
-        if progress:
-            progress("embed", done, len(todo))
+    journal = WriteJournal.for_settings(settings)
+
+    def write(batch: Sequence[Paper], writes: list[PaperWrite]) -> int:
+        with journal.batch([p.id for p in batch]):  # noted before any chunk is written
+            return store.write(writes)
+
+    # Embedding (torch, GIL released) overlaps with writing the previous batch to Chroma in
+    # one background thread; writes stay strictly one at a time and in order.
+    step = settings.ingest_batch_papers
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-write") as writer:
+        pending: tuple[Future[int], int] | None = None
+        for start in range(0, len(todo), step):
+            batch = todo[start : start + step]
+            writes = _prepare(batch, embedder, settings)
+            if pending is not None:
+                report.chunks_written += pending[0].result()
+                done += pending[1]
+                if progress:
+                    progress("embed", done, len(todo))
+            pending = (writer.submit(write, batch, writes), len(batch))
+        if pending is not None:
+            report.chunks_written += pending[0].result()
+            done += pending[1]
+            if progress:
+                progress("embed", done, len(todo))
     report.seconds += time.perf_counter() - started
     return report
+
+
+def prepare_writes(
+    papers: Sequence[Paper], embedder: Embedder, settings: Settings
+) -> list[PaperWrite]:
+    """Chunk and embed papers into store writes (also used to re-embed by bot.doctor)."""
+    return _prepare(papers, embedder, settings)
 
 
 def _prepare(batch: Sequence[Paper], embedder: Embedder, settings: Settings) -> list[PaperWrite]:
@@ -99,20 +130,30 @@ def _prepare(batch: Sequence[Paper], embedder: Embedder, settings: Settings) -> 
         f"{p.title}\n{c.text}" for p, chunks in zip(batch, chunked, strict=True) for c in chunks
     ]
     chunk_vectors = embedder.embed_documents(texts) if texts else np.zeros((0, embedder.dimension))
-    title_vectors = embedder.embed_documents([p.title for p in batch])
+    # A paper's own vector is the normalised mean of its chunk vectors (no extra model pass);
+    # only a paper without chunks has its title embedded.
+    chunkless = [p.title for p, chunks in zip(batch, chunked, strict=True) if not chunks]
+    paper_vectors = iter(embedder.embed_documents(chunkless) if chunkless else [])
     writes = []
     offset = 0
-    for i, (paper, chunks) in enumerate(zip(batch, chunked, strict=True)):
+    for paper, chunks in zip(batch, chunked, strict=True):
+        vectors = chunk_vectors[offset : offset + len(chunks)]
         writes.append(
             PaperWrite(
                 paper=paper,
                 chunks=chunks,
-                chunk_vectors=chunk_vectors[offset : offset + len(chunks)],
-                title_vector=title_vectors[i],
+                chunk_vectors=vectors,
+                paper_vector=_mean_direction(vectors) if chunks else next(paper_vectors),
             )
         )
         offset += len(chunks)
     return writes
+
+
+def _mean_direction(vectors: np.ndarray) -> np.ndarray:
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
 
 
 def ingest_paths(
@@ -121,14 +162,20 @@ def ingest_paths(
     embedder: Embedder,
     settings: Settings,
     progress: Progress | None = None,
+    fmt: str | None = None,
 ) -> IngestReport:
-    """Read every file under ``paths`` and ingest what could be read."""
+    """Read every file under ``paths`` and ingest what could be read.
+
+    ``fmt`` (a format name or suffix, e.g. ``"bibtex"``) overrides detection by suffix for
+    every file; an unknown one raises :class:`~bot.errors.ReaderError` before anything is read."""
     started = time.perf_counter()
-    files, failures = iter_input_files([Path(p) for p in paths])
+    if fmt is not None:
+        fmt = resolve_format(fmt)
+    files, failures = iter_input_files([Path(p) for p in paths], fmt)
     report = IngestReport(failed=list(failures))
     papers: list[Paper] = []
     for i, path in enumerate(files):
-        result = read_file(path)
+        result = read_file(path, fmt)
         papers.extend(result.papers)
         report.failed.extend(result.failures)
         if progress:

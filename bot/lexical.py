@@ -42,7 +42,7 @@ from bot.types import Paper
 if TYPE_CHECKING:
     from bot.store import PaperStore
 
-__all__ = ["Bm25Params", "LexicalIndex", "Tokenizer"]
+__all__ = ["Bm25Params", "LexicalIndex", "Tokenizer", "saved_index_state"]
 
 FORMAT_VERSION = 1
 
@@ -154,7 +154,7 @@ class LexicalIndex:
     # --- building ---------------------------------------------------------------------
     def _document_tokens(self, paper: Paper) -> list[str]:
         title = self.tokenize(paper.title)
-        return title * max(1, self.params.title_weight) + self.tokenize(paper.abstract)
+        return title * max(1, self.params.title_weight) + self.tokenize(paper.text)
 
     def _all_tokens(self) -> dict[str, list[str]]:
         assert self._tokens is not None
@@ -396,3 +396,29 @@ class LexicalIndex:
                 df = int(indptr[tid + 1] - indptr[tid])
                 out[tok] = float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
             return out
+
+    # --- inspection (paperbot doctor) ------------------------------------------------------
+    def saved_state(self) -> dict[str, Any] | None:
+        """See :func:`saved_index_state`."""
+        return saved_index_state(self.directory)
+
+
+def saved_index_state(directory: Path | None) -> dict[str, Any] | None:
+    """The index saved under ``directory`` that ``CURRENT`` points at, without loading it:
+    ``{"revision", "ids", "path"}``; ``None`` when nothing readable is saved there."""
+    if directory is None:
+        return None
+    try:
+        name = (directory / "CURRENT").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    path = directory / name
+    if not name or not path.is_dir():
+        return None
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            return None
+        return {"revision": meta.get("revision"), "ids": list(meta["ids"]), "path": path}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

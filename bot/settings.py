@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     llm_deadline: float = Field(120.0, gt=0, le=7200)
     # Embedded store: seconds a second writer waits for the writer lock before failing.
     writer_lock_timeout: float = Field(1.0, ge=0.0, le=600)
+    # Papers embedded and written per store batch (a killed ingest resumes after the last
+    # written batch; see bot/journal.py).
+    ingest_batch_papers: int = Field(64, ge=1, le=10000)
 
     # --- retrieval and answering --------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50)

@@ -1,0 +1,5 @@
+"""``python -m bot``: the ``paperbot`` command."""
+
+from bot.cli import main
+
+main()
