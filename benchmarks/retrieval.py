@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from bot.embeddings import LocalEmbedder  # noqa: E402
 from bot.evaluation.retrieval import (  # noqa: E402
     RetrievalReport,
@@ -46,26 +46,7 @@ TARGET_P50_MS = 30.0
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import bm25s
-    import chromadb
-    import sentence_transformers
-    import torch
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), sentence-transformers "
-        f"{sentence_transformers.__version__}, chromadb {chromadb.__version__}, "
-        f"bm25s {bm25s.__version__}"
-    )
+    return describe("torch", "sentence_transformers", "chromadb", "bm25s")
 
 
 class StoredVectors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -101,6 +102,39 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
         proc.wait(timeout=5)
 
 
+def cli_env(home: Path, **settings: str) -> dict[str, str]:
+    """Environment for a ``paperbot`` subprocess: its own home, extractive mode, no keys or
+    developer settings, a wide terminal; ``settings`` are extra variables (exact names)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_", "CHROMA_"))
+    }
+    env.update(
+        PAPERBOT_HOME=str(home),
+        PAPERBOT_ENV_FILE=str(home / "none.env"),
+        PAPERBOT_LLM_MODE="extractive",
+        HF_HUB_OFFLINE="1",
+        COLUMNS="200",  # rich wraps to the terminal width
+    )
+    env.update(settings)
+    return env
+
+
+@contextlib.contextmanager
+def chroma_run(folder: Path) -> Iterator[int]:
+    """A real ``chroma run`` server on 127.0.0.1 storing under ``folder``; yields its port."""
+    chroma = Path(sys.executable).parent / "chroma"
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    args = ["run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    with open(folder / "chroma.log", "wb") as log:
+        proc = subprocess.Popen([str(chroma), *args], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=60, proc=proc)
+            yield port
+        finally:
+            stop_process(proc)
+
+
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     path = default_gguf()
@@ -158,6 +192,8 @@ __all__ = [
     "ROOT",
     "SEED",
     "SHARED",
+    "chroma_run",
+    "cli_env",
     "free_port",
     "load_settings",
     "make_settings",

@@ -7,8 +7,6 @@ listing with dates, categories and authors assigned by hand.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from bot.readers import read_file
 from bot.retrieve import Retriever, bm25_dir
 from bot.store import PaperStore
 from bot.types import Paper
-from tests.conftest import SEED, make_settings, stop_process
+from tests.conftest import SEED, chroma_run, make_settings
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 
@@ -298,23 +296,8 @@ def test_lexical_index_rebuilds_when_its_files_are_gone(tiny: PaperBot) -> None:
 @pytest.fixture()
 def chroma_server(tmp_path: Path) -> Iterator[int]:
     """A real ``chroma run`` server on 127.0.0.1; yields its port."""
-    from tests.conftest import free_port, wait_http
-
-    chroma = Path(sys.executable).parent / "chroma"
-    port = free_port()
-    log = open(tmp_path / "chroma.log", "wb")
-    args = ["run", "--path", str(tmp_path / "srv"), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [str(chroma), *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=60, proc=proc)
+    with chroma_run(tmp_path / "srv") as port:
         yield port
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 @pytest.mark.server
