@@ -444,7 +444,7 @@ def test_good_jsonl() -> None:
     assert first.categories == ["cs.LG", "stat.ML"]
     assert first.source == f"{path}:1"
 
-    assert second.id == "2405.17720v2"  # from paper_id
+    assert second.id == "2405.17720"  # from paper_id, version dropped as by the other readers
     assert second.abstract.startswith("Retrieval-augmented generation systems")  # from summary
     assert second.authors == ["Priya Raman", "Tomás Herrera"]
     assert second.published == "2024-05"

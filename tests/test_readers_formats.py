@@ -605,3 +605,23 @@ def test_format_option_on_the_cli_and_the_http_api(
             "/api/ingest", files={"file": ("export.dat", data)}, data={"format": "docbook"}
         )
         assert wrong.status_code == 422 and "unknown format" in wrong.json()["detail"]
+
+
+def test_arxiv_ids_agree_across_formats(tmp_path: Path) -> None:
+    """A JSON record whose id is a versioned arXiv id or abs link gets the id the Atom reader
+    gives the same paper, so ingesting both stores it once."""
+    atom_ids = {p.id for p in read_file(fixture("arxiv_query.xml")).papers}
+    assert "2106.09685" in atom_ids
+    records = tmp_path / "records.jsonl"
+    records.write_text(
+        json.dumps({"id": "2106.09685v2", "title": "LoRA", "abstract": "Low-rank adapters."})
+        + "\n"
+        + json.dumps(
+            {"id": "http://arxiv.org/abs/1810.04805v2", "title": "BERT", "abstract": "Text."}
+        )
+        + "\n"
+        + json.dumps({"id": "lab-note-v2", "title": "Notes", "abstract": "Kept as given."})
+        + "\n",
+        encoding="utf-8",
+    )
+    assert [p.id for p in read_file(records).papers] == ["2106.09685", "1810.04805", "lab-note-v2"]

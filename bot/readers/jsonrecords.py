@@ -5,7 +5,8 @@ A record is a JSON object. Recognised fields (first match wins):
 ========== ===========================================================================
 field      keys
 ========== ===========================================================================
-id         ``id``, ``paper_id``, ``arxiv_id`` (numbers become strings; default
+id         ``id``, ``paper_id``, ``arxiv_id`` (numbers become strings; a versioned arXiv
+           id or an arXiv abs link becomes the bare id, as in the other readers; default
            :func:`~bot.types.title_id` of the title)
 title      ``title`` (required; whitespace runs collapsed)
 abstract   ``abstract``, ``summary`` (required; hard-wrapped lines joined with single spaces)
@@ -181,9 +182,17 @@ def _record_id(record: Mapping[str, Any]) -> str | None:
         if isinstance(value, (int, float)):
             return str(value)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            value = value.strip()
+            if _VERSIONED_ARXIV.fullmatch(value) or _ARXIV_ABS.match(value):
+                # the same paper from the Atom, BibTeX or CSV readers gets the same id
+                return arxiv_base_id(value) or value
+            return value
     return None
 
+
+# an id that is exactly an arXiv id with a version, or an arXiv abs/pdf link
+_VERSIONED_ARXIV = re.compile(r"(?:arxiv:)?(?:\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7})v\d+", re.I)
+_ARXIV_ABS = re.compile(r"https?://(?:export\.|www\.)?arxiv\.org/(?:abs|pdf)/", re.I)
 
 _PARENS = re.compile(r"\([^()]*\)")
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,\s*and\s+|;|,|\s+and\s+|\s*&\s*)\s*")
