@@ -204,3 +204,27 @@ def test_pdf_upload_over_http(tmp_path: Path) -> None:
         raise
     finally:
         stop_server(server)
+
+
+def test_abstract_heading_is_not_a_sentence_starting_with_abstract() -> None:
+    """'Abstract Syntax Notation' in a title or mid-paragraph is not the abstract heading;
+    'Abstract' alone, 'Abstract.'/'Abstract—' with text, and 'Abstract We...' after a
+    sentence end are; table-of-contents dot leaders are dropped."""
+    from bot.readers.pdf import _clean_lines, _split_abstract
+
+    words = "We study a problem and propose a method that works well in practice " * 3
+    title = "Abstract Syntax Notation One for Everyone"
+    pages = [
+        f"{title}\n1 Overview . . . . . . . . . . . 3\nThis manual describes a library for\n"
+        f"Abstract Syntax Notation One and its encodings, and more text.\n1 Introduction\n{words}"
+    ]
+    abstract, _, rest = _split_abstract(_clean_lines(pages), title)
+    assert abstract == "" and not any(". . ." in line.text for line in rest)
+    for head in ("Abstract", "Abstract.", "ABSTRACT\u2014", "Abstract:"):
+        sep = "\n" if head == "Abstract" else " "
+        lines = _clean_lines(
+            [f"A Title Here\nBy Someone.\n{head}{sep}{words}\n1 Introduction\nText."]
+        )
+        assert _split_abstract(lines, "A Title Here")[0].startswith("We study a problem"), head
+    lines = _clean_lines([f"A Title Here\nBy Someone.\nAbstract {words}\n1 Introduction\nText."])
+    assert _split_abstract(lines, "A Title Here")[0].startswith("We study")

@@ -43,7 +43,9 @@ _ARXIV_STAMP = re.compile(
 )
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
-_ABSTRACT_HEAD = re.compile(r"^\s*abstract\b\s*[.:\u2014\u2013-]?\s*(?P<rest>.*)$", re.IGNORECASE)
+_ABSTRACT_HEAD = re.compile(
+    r"^\s*abstract\b\s*(?P<sep>[.:\u2014\u2013-]?)\s*(?P<rest>.*)$", re.IGNORECASE
+)
 _NAMED_HEADING = re.compile(
     r"^(?:(?:\d+(?:\.\d+)*|[IVX]+|[A-H])\.?\s+)?"
     r"(?:introduction|background|related work|preliminaries|method(?:s|ology)?|approach|"
@@ -61,6 +63,7 @@ _APPENDIX = re.compile(
     re.IGNORECASE,
 )
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
+_DOT_LEADER = re.compile(r"(?:\.\s?){5,}\s*\d*\s*$")
 _SENTENCE_END = re.compile(r"[.!?:][\"')\]\u201d]*$")
 
 
@@ -165,7 +168,12 @@ def _clean_lines(pages: list[str]) -> list[_Line]:
     out: list[_Line] = []
     for number, page in enumerate(per_page, 1):
         for ln in page:
-            if not ln or _PAGE_NUMBER.match(ln) or _running_key(ln) in repeated:
+            if (
+                not ln
+                or _PAGE_NUMBER.match(ln)
+                or _DOT_LEADER.search(ln)  # a table-of-contents line
+                or _running_key(ln) in repeated
+            ):
                 continue
             out.append(_Line(" ".join(ln.split()), number))
     return out
@@ -235,8 +243,14 @@ def _split_abstract(lines: list[_Line], title: str) -> tuple[str, int, list[_Lin
         if line.page > 2:
             break
         match = _ABSTRACT_HEAD.match(line.text)
-        if not match:
+        if not match or _in_title(line.text, title):  # "Abstract Syntax Notation ..." titles
             continue
+        if match.group("rest") and not match.group("sep"):
+            # "Abstract We propose ..." (no separator) only where a heading can start: not in
+            # the middle of a sentence ("... a library for / Abstract Syntax Notation ...")
+            before = lines[i - 1].text if i else ""
+            if before and not _SENTENCE_END.search(before) and len(before) > 40:
+                continue
         parts = [match.group("rest")] if match.group("rest") else []
         end = i + 1
         while end < len(lines) and not _is_heading(lines[end].text):
@@ -269,6 +283,11 @@ def _leading_paragraph(lines: list[_Line]) -> tuple[str, int, list[_Line]]:
     if end < len(lines) and _is_heading(lines[end].text) and len(abstract.split()) >= 30:
         return abstract, 1, lines[end:]
     return "", 1, lines[start:]
+
+
+def _in_title(text: str, title: str) -> bool:
+    line = " ".join(text.lower().split())
+    return len(line) > 10 and line in " ".join(title.lower().split())
 
 
 def _after_title(lines: list[_Line], title: str) -> list[_Line]:
