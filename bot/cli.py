@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.errors import PaperbotError
+
+if TYPE_CHECKING:
+    from bot.types import IngestReport
 
 app = typer.Typer(
     name="paperbot",
@@ -65,6 +68,7 @@ __all__ = [
     "err",
     "main",
     "out",
+    "print_ingest_report",
     "print_json",
     "progress_bar",
     "run_or_exit",
@@ -142,16 +146,23 @@ def ingest(
     if as_json:
         _print_json(report.to_dict())
     else:
-        out.print(
-            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-            f"failed {len(report.failed)} ({report.chunks_written} chunks written in "
-            f"{report.seconds:.1f}s)"
-        )
-        for failure in report.failed:
-            where = f"{failure.path}:{failure.line}" if failure.line else failure.path
-            err.print(f"[red]failed:[/] {escape(where)}: {escape(failure.error)}")
+        print_ingest_report(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def print_ingest_report(report: IngestReport, notes: Sequence[str] = ()) -> None:
+    """The human-readable ingest summary (stdout), notes and failures (stderr)."""
+    out.print(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"failed {len(report.failed)} ({report.chunks_written} chunks written in "
+        f"{report.seconds:.1f}s)"
+    )
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    for failure in report.failed:
+        where = f"{failure.path}:{failure.line}" if failure.line else failure.path
+        err.print(f"[red]failed:[/] {escape(where)}: {escape(failure.error)}")
 
 
 @app.command()

@@ -10,7 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli import JsonOpt, app, bot_from_env, err, out, print_json, progress_bar, run_or_exit
+from bot.cli import (
+    JsonOpt,
+    app,
+    bot_from_env,
+    err,
+    out,
+    print_ingest_report,
+    print_json,
+    progress_bar,
+    run_or_exit,
+)
 
 __all__ = ["doctor", "export", "import_"]
 
@@ -68,16 +78,7 @@ def import_(
     if as_json:
         print_json(result.to_dict())
     else:
-        out.print(
-            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-            f"failed {len(report.failed)} ({report.chunks_written} chunks written in "
-            f"{report.seconds:.1f}s)"
-        )
-        for note in result.notes:
-            err.print(f"[yellow]note:[/] {escape(note)}")
-        for failure in report.failed:
-            where = f"{failure.path}:{failure.line}" if failure.line else failure.path
-            err.print(f"[red]failed:[/] {escape(where)}: {escape(failure.error)}")
+        print_ingest_report(report, result.notes)
     if report.failed:
         raise typer.Exit(1)
 
