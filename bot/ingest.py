@@ -92,6 +92,13 @@ def ingest_papers(
         with journal.batch([p.id for p in batch]):  # noted before any chunk is written
             return store.write(writes)
 
+    def finish(pending: tuple[Future[int], int]) -> None:
+        nonlocal done
+        report.chunks_written += pending[0].result()
+        done += pending[1]
+        if progress:
+            progress("embed", done, len(todo))
+
     # Embedding (torch, GIL released) overlaps with writing the previous batch to Chroma in
     # one background thread; writes stay strictly one at a time and in order.
     step = settings.ingest_batch_papers
@@ -99,30 +106,20 @@ def ingest_papers(
         pending: tuple[Future[int], int] | None = None
         for start in range(0, len(todo), step):
             batch = todo[start : start + step]
-            writes = _prepare(batch, embedder, settings)
+            writes = prepare_writes(batch, embedder, settings)
             if pending is not None:
-                report.chunks_written += pending[0].result()
-                done += pending[1]
-                if progress:
-                    progress("embed", done, len(todo))
+                finish(pending)
             pending = (writer.submit(write, batch, writes), len(batch))
         if pending is not None:
-            report.chunks_written += pending[0].result()
-            done += pending[1]
-            if progress:
-                progress("embed", done, len(todo))
+            finish(pending)
     report.seconds += time.perf_counter() - started
     return report
 
 
 def prepare_writes(
-    papers: Sequence[Paper], embedder: Embedder, settings: Settings
+    batch: Sequence[Paper], embedder: Embedder, settings: Settings
 ) -> list[PaperWrite]:
     """Chunk and embed papers into store writes (also used to re-embed by bot.doctor)."""
-    return _prepare(papers, embedder, settings)
-
-
-def _prepare(batch: Sequence[Paper], embedder: Embedder, settings: Settings) -> list[PaperWrite]:
     chunked = [
         chunk_paper(p, settings.chunk_tokens, settings.chunk_overlap_sentences) for p in batch
     ]

@@ -113,6 +113,8 @@ def cli_env(home: Path, **settings: str) -> dict[str, str]:
         PAPERBOT_ENV_FILE=str(home / "none.env"),
         PAPERBOT_LLM_MODE="extractive",
         HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TRANSFORMERS_VERBOSITY="error",
         COLUMNS="200",  # rich wraps to the terminal width
     )
     env.update(settings)

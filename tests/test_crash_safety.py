@@ -14,7 +14,6 @@ several commit points.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -30,7 +29,7 @@ import pytest
 
 from bot.api import PaperBot
 from bot.journal import journal_path
-from tests.conftest import SHARED, make_settings
+from tests.conftest import SHARED, cli_env, make_settings
 
 SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 PAPERBOT = [sys.executable, "-m", "bot.cli"]
@@ -63,19 +62,7 @@ def _corpus(path: Path, changed: int = 0) -> Path:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_", "CHROMA_"))
-    }
-    env.update(
-        PAPERBOT_HOME=str(home),
-        PAPERBOT_ENV_FILE=str(home.parent / "none.env"),
-        PAPERBOT_LLM_MODE="extractive",
-        PAPERBOT_INGEST_BATCH_PAPERS=str(BATCH),
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        TRANSFORMERS_VERBOSITY="error",
-    )
-    return env
+    return cli_env(home, PAPERBOT_INGEST_BATCH_PAPERS=str(BATCH))
 
 
 def _ingest(home: Path, corpus: Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,22 +21,13 @@ from bot.errors import InputError
 from bot.portability import EXPORT_FORMAT
 from bot.readers import read_file
 from bot.types import Paper
-from tests.conftest import SEED, make_settings
+from tests.conftest import SEED, cli_env, make_settings
 
 PAPERBOT = [str(Path(sys.executable).parent / "paperbot")]
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_"))}
-    env.update(
-        PAPERBOT_HOME=str(home),
-        PAPERBOT_ENV_FILE=str(home.parent / "none.env"),
-        PAPERBOT_LLM_MODE="extractive",
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        COLUMNS="200",
-    )
-    return env
+    return cli_env(home)
 
 
 def _rich_papers() -> list[Paper]:

@@ -25,7 +25,7 @@ from bot.embeddings import LocalEmbedder
 from bot.errors import ConfigError, InputError, LLMError
 from bot.llms import make_llm
 from bot.settings import load_settings
-from tests.conftest import make_settings
+from tests.conftest import cli_env, make_settings
 from tests.faultserver import FaultServer, refused_url
 
 QUESTION = "How does grokking relate to lazy and rich training dynamics?"
@@ -154,22 +154,14 @@ def test_direct_call_raises_one_line_llm_error(tmp_path: Path) -> None:
 
 
 def _cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_", "CHROMA_"))
-    }
-    env.update(
-        PAPERBOT_HOME=str(home),
-        PAPERBOT_ENV_FILE=str(home / "none.env"),
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        TRANSFORMERS_VERBOSITY="error",
+    return cli_env(
+        home,
         COLUMNS="1000",
         PAPERBOT_LLM_TIMEOUT="2",
         PAPERBOT_LLM_MAX_RETRIES="2",
         PAPERBOT_LLM_RETRY_BACKOFF="0.2",
         **extra,
     )
-    return env
 
 
 def test_cli_ask_under_fault_exits_0_with_fallback(seed_home: Path) -> None:

@@ -209,10 +209,10 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
         if name is None:
             return _failed(path, unsupported_message(path))
     else:
-        name = _resolve_format(fmt)
-        if name is None:
-            known = ", ".join(sorted(READERS))
-            return _failed(path, f"unknown format '{fmt}' (known formats: {known})")
+        try:
+            name = resolve_format(fmt)
+        except ReaderError as exc:
+            return _failed(path, exc.message)
     reader = READERS[name]
 
     try:
