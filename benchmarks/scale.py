@@ -22,14 +22,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
+from benchmarks.servers import chroma_server  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import PaperStore, PaperWrite  # noqa: E402
 from bot.types import Chunk, Paper  # noqa: E402
@@ -46,36 +43,6 @@ from bot.types import Chunk, Paper  # noqa: E402
 DIM = 384
 CHUNKS_PER_PAPER = 4
 TARGET_P50_MS = 50.0
-
-
-@contextlib.contextmanager
-def chroma_server(folder: Path) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    chroma = Path(sys.executable).parent / "chroma"
-    log = open(folder / "chroma.log", "wb")
-    args = ["run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [str(chroma), *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.3)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 class Corpus:

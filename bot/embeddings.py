@@ -99,6 +99,25 @@ class LocalEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
+    def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's contextual word-piece vectors (unit length; without [CLS] / [SEP]),
+        for the token-alignment features of the citation verifier."""
+        if not texts:
+            return []
+        out = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            output_value="token_embeddings",
+            convert_to_numpy=False,
+            show_progress_bar=False,
+        )
+        vectors = []
+        for tokens in out:
+            x = np.asarray(tokens.float().cpu().numpy()[1:-1], dtype=np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
+            vectors.append(x)
+        return vectors
+
 
 class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible endpoint, through the ``openai`` client."""

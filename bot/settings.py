@@ -86,9 +86,11 @@ class Settings(BaseSettings):
     context_tokens: int = Field(1200, ge=128, le=100000)
     max_question_chars: int = Field(2000, ge=10, le=100000)
     # Verification: a cited sentence is supported when its score against the cited source
-    # reaches this threshold; an answer keeps its generated form only if at least
-    # ``min_supported_fraction`` of its cited sentences survive.
-    verify_threshold: float = Field(0.58, ge=0.0, le=1.0)
+    # reaches this threshold (None: the one tuned with the shipped verifier model, for
+    # support precision on SciFact; see benchmarks/results/groundedness.md); an answer keeps
+    # its generated form only if at least ``min_supported_fraction`` of its cited sentences
+    # survive.
+    verify_threshold: float | None = Field(None, ge=0.0, le=1.0)
     min_supported_fraction: float = Field(0.5, ge=0.0, le=1.0)
     # Extractive abstention: no source sentence scores at least this against the question.
     # Tuned with `paperbot eval answers --sweep` on data/questions.jsonl (half held out);

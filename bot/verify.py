@@ -1,33 +1,36 @@
 """Citation verification: is this claim supported by that source sentence?
 
-Every (claim, source sentence) pair is described by a few cheap features (see
-:data:`FEATURES`):
+Every (claim, source sentence) pair is described by cheap features (see :data:`FEATURES`):
 
 - embedding similarity (cosine of the two sentence embeddings) and its gap to the best
-  sentence of the same source;
+  sentence of the same source; token alignment (BERTScore-style: each word piece of the claim
+  matched to its closest word piece of the sentence, on the embedding model's contextual
+  vectors) for the best few candidate sentences;
 - lexical support: the share of the claim's content words (lightly stemmed) and word pairs
   found in the sentence, and the reverse share;
-- hard checks embeddings are blind to: numbers of the claim missing from the sentence, a
-  negation on one side only, opposite directions ("increases" vs "reduces");
+- the *polarity contrast*: cosine to the claim minus cosine to the claim turned around
+  (:func:`bot.contrast.negate`): a sentence closer to "X reduces Y" than to "X increases Y"
+  does not support the latter;
+- contradiction cues embeddings are blind to (:mod:`bot.contrast`): numbers of the claim
+  missing from the sentence, a negation or a no-effect finding on one side only, antonyms,
+  direction words that disagree on the same words, a prefixed negation ("ineffective"), a
+  statement of aim or an open question;
 - where the sentence sits in the abstract and what it looks like (a "CONCLUSIONS" or
-  "RESULTS" label, statistics), and word overlap weighted by how rare each word is among
-  the abstract's sentences (topic words in every sentence say little).
+  "RESULTS" label, statistics, hedging), and word overlap weighted by how rare each word is
+  among the abstract's sentences (topic words in every sentence say little).
 
-Models over these features are trained on the SciFact train claims (``paperbot eval verifier
---fit``; stored in ``bot/verifier_model.json``, evaluated with numpy only):
+The *support* score is a hand-weighted rule: half cosine, half lexical, plus
+``RULE_POLARITY_WEIGHT`` x the polarity contrast; x ``RULE_NUMBER_FACTOR`` when a number of the
+claim is missing; x ``RULE_CUE_FACTOR`` for each contradiction cue. :meth:`Verifier.check` calls
+a claim ``supported`` when its best score reaches the threshold, tuned for precision on the
+SciFact train claims and shipped with the model (``PAPERBOT_VERIFY_THRESHOLD`` overrides it).
+In cross-validation a trained support model was no more precise than this rule.
 
-- a *rationale* model (gradient-boosted trees): is this the sentence to quote for the claim?
-- optionally a *support* model: does this sentence support the claim (not contradict it,
-  not merely talk about the same thing)?
-
-The shipped file has a rationale model only: in 5-fold cross-validation on SciFact a trained
-support model was no more precise than the hand-weighted rule (half cosine, half lexical;
-halved when a number of the claim is missing, x0.8 on a one-sided negation, x0.7 when claim
-and sentence go in opposite directions, e.g. "increases" vs "reduces"), so ``scores``
-returns that rule and :meth:`Verifier.check` calls a claim ``supported`` when its best score
-reaches the threshold (``PAPERBOT_VERIFY_THRESHOLD``); among several supporting sentences it
-quotes the one the rationale model prefers. :meth:`Verifier.rationale` picks the sentence(s)
-to quote as evidence about a claim. Numbers and trade-offs: ``benchmarks/results/groundedness.md``.
+The *rationale* model (gradient-boosted trees over all features, trained on the SciFact train
+claims with ``paperbot eval verifier --fit``; stored in ``bot/verifier_model.json`` and
+evaluated with numpy only) picks the sentence(s) to quote as evidence about a claim
+(:meth:`Verifier.rationale`), and, among several supporting sentences, the one
+:meth:`Verifier.check` quotes. Numbers and trade-offs: ``benchmarks/results/groundedness.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -43,6 +46,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from bot.contrast import (
+    STOPWORDS,
+    WORD,
+    aligned_directions,
+    antonym_mismatch,
+    direction,
+    hedged,
+    is_aim,
+    negate,
+    negated,
+    no_effect,
+    prefix_negation,
+    stem,
+)
 
 if TYPE_CHECKING:
     from bot.embeddings import Embedder
@@ -62,45 +80,6 @@ __all__ = [
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("verifier_model.json")
 
-_STOPWORDS = frozenset(
-    """a an the and or but if then else of in on at to for from by with without within into onto
-    over under about as is are was were be been being this that these those it its their there
-    here we our us you your they them he she his her i me my which who whom whose what when where
-    why how than such can could may might will would shall should do does did done has have had
-    not no nor so also very more most less least much many some any each every all both either
-    neither one two via using use used based show shows shown paper study work approach method
-    new propose proposed present presents results result find found further however while thus
-    therefore hence between among across through during per""".split()
-)
-_NEGATIONS = frozenset(
-    {
-        "not",
-        "no",
-        "never",
-        "none",
-        "cannot",
-        "neither",
-        "nor",
-        "without",
-        "fails",
-        "fail",
-        "failed",
-        "unable",
-        "lack",
-        "lacks",
-    }
-)
-_UP = re.compile(
-    r"\b(increas\w*|higher|elevat\w*|enhanc\w*|improv\w*|rais\w*|promot\w*|upregulat\w*|"
-    r"up-regulat\w*|greater|gain\w*|augment\w*|activat\w*|induc\w*|stimulat\w*|more|exceed\w*|"
-    r"accelerat\w*|boost\w*|outperform\w*|better|positive\w*)\b"
-)
-_DOWN = re.compile(
-    r"\b(decreas\w*|reduc\w*|lower\w*|diminish\w*|declin\w*|inhibit\w*|suppress\w*|"
-    r"downregulat\w*|down-regulat\w*|less|fewer|loss|los\w*|impair\w*|attenuat\w*|prevent\w*|"
-    r"block\w*|slow\w*|worse|negative\w*|abolish\w*|deplet\w*)\b"
-)
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%)?")
 _MARKER = re.compile(r"\s*\[(?:\d+(?:\s*[,;-]\s*\d+)*)\]")
 _STATISTICS = re.compile(r"\b[Pp]\s*[<=>]|\bCI\b|%|\bOR\b|\bHR\b|\bRR\b")
@@ -145,10 +124,33 @@ FEATURES: tuple[str, ...] = (
     "section_results",
     "section_methods",
     "section_background",
+    "aim",
+    "antonym_mismatch",
+    "prefix_negation",
+    "no_effect_mismatch",
+    "polarity_contrast",
+    "hedged",
+    "directions_agree",
+    "directions_disagree",
+    "token_recall",
+    "token_precision",
+    "token_recall_gap",
+    "token_recall_rank",
 )
 
 
-assert FEATURES.index("section_conclusion") == 27 and len(FEATURES) == 31
+assert FEATURES.index("section_conclusion") == 27 and len(FEATURES) == 43
+
+# token alignment (BERTScore-like, on the embedding model's word-piece vectors) is computed
+# for this many candidate sentences, the best by cosine + lexical overlap
+TOKEN_CANDIDATES = 8
+
+# the hand-weighted support rule (see the module docstring); tuned with
+# ``benchmarks/groundedness.py`` in 5-fold cross-validation on the SciFact train claims
+RULE_POLARITY_WEIGHT = 2.0
+RULE_NUMBER_FACTOR = 0.5  # a number of the claim is missing from the sentence
+RULE_CUE_FACTOR = 0.3  # each contradiction cue, and a statement of aim
+RULE_THRESHOLD = 0.84  # without a model file; the model file carries its own tuned threshold
 
 
 def strip_markers(text: str) -> str:
@@ -156,16 +158,9 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 def _content_list(text: str) -> list[str]:
-    words = (w.lower() for w in _WORD.findall(text))
-    return [_stem(w) for w in words if w not in _STOPWORDS and len(w) > 1]
+    words = (w.lower() for w in WORD.findall(text))
+    return [stem(w) for w in words if w not in STOPWORDS and len(w) > 1]
 
 
 def content_words(text: str) -> set[str]:
@@ -174,16 +169,6 @@ def content_words(text: str) -> set[str]:
 
 def numbers_in(text: str) -> set[str]:
     return {n.replace(",", "").replace(" ", "") for n in _NUMBER.findall(text)}
-
-
-def _negated(text: str) -> bool:
-    words = {w.lower() for w in _WORD.findall(text)}
-    return bool(words & _NEGATIONS) or "n't" in text.lower()
-
-
-def _direction(text: str) -> int:
-    low = text.lower()
-    return int(bool(_UP.search(low))) - int(bool(_DOWN.search(low)))
 
 
 def _bigrams(words: list[str]) -> set[tuple[str, str]]:
@@ -354,42 +339,93 @@ class Verifier:
 
     ``model``: a :class:`VerifierModel`, a path to one, or ``None`` for the hand-weighted rule;
     by default the model shipped in ``bot/verifier_model.json`` (the rule if it is absent).
-    ``threshold`` applies to :meth:`scores` (the support probability with a model).
+    ``threshold`` applies to :meth:`scores`; by default the one tuned with the model (for
+    precision on the SciFact train claims), :data:`RULE_THRESHOLD` without a model.
     """
 
     def __init__(
         self,
         embedder: Embedder,
-        threshold: float = 0.58,
+        threshold: float | None = None,
         embed_weight: float = 0.5,
         cache_size: int = 4096,
         model: VerifierModel | str | Path | object | None = _MISSING,
     ) -> None:
         self.embedder = embedder
-        self.threshold = threshold
         self.embed_weight = embed_weight
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._token_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._tokens_available = callable(getattr(embedder, "embed_tokens", None))
         self._cache_size = cache_size
         if model is _MISSING:
             model = _default_model()
         elif isinstance(model, str | Path):
             model = VerifierModel.load(model)
         self.model: VerifierModel | None = model  # type: ignore[assignment]
+        if threshold is None:
+            threshold = self.model.support_threshold if self.model else RULE_THRESHOLD
+        self.threshold = float(threshold)
 
-    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
-        found: dict[str, np.ndarray] = {}
+    def _lookup(
+        self,
+        cache: OrderedDict[str, Any],
+        texts: Sequence[str],
+        compute: Callable[[list[str]], Sequence[Any]],
+    ) -> list[Any]:
+        """``compute`` only the texts missing from ``cache`` (least recently used first out)."""
+        found: dict[str, Any] = {}
         for t in dict.fromkeys(texts):
-            if t in self._cache:
-                self._cache.move_to_end(t)
-                found[t] = self._cache[t]
+            if t in cache:
+                cache.move_to_end(t)
+                found[t] = cache[t]
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            for text, vec in zip(missing, self.embedder.embed_documents(missing), strict=True):
-                found[text] = vec
-                self._cache[text] = vec
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return np.asarray([found[t] for t in texts], dtype=np.float32)
+            for text, value in zip(missing, compute(missing), strict=True):
+                found[text] = cache[text] = value
+                if len(cache) > self._cache_size:
+                    cache.popitem(last=False)
+        return [found[t] for t in texts]
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._lookup(self._cache, texts, self.embedder.embed_documents)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _token_vectors(self, texts: Sequence[str]) -> list[np.ndarray] | None:
+        """Word-piece vectors of ``texts`` (cached), or ``None`` when the embedder has none
+        (an OpenAI-compatible embedding endpoint)."""
+        if not self._tokens_available:
+            return None
+        try:
+            embed = self.embedder.embed_tokens  # type: ignore[attr-defined]
+            return self._lookup(self._token_cache, texts, embed)
+        except AttributeError:
+            self._tokens_available = False
+            return None
+
+    def _token_alignment(
+        self, claim: str, sentences: Sequence[str], candidates: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Columns 39-42: how well the claim's word pieces find a close word piece in the
+        sentence (recall) and the reverse (precision), BERTScore-style, for the candidate
+        sentences; the others keep recall 0, gap -1, rank 1. Without word-piece vectors the
+        sentence cosine stands in for both."""
+        out[:, 41] = -1.0
+        out[:, 42] = 1.0
+        vectors = self._token_vectors([claim, *(sentences[i] for i in candidates)])
+        for k, i in enumerate(candidates):
+            if vectors is None:
+                out[i, 39] = out[i, 40] = out[i, 0]
+                continue
+            a, b = vectors[0], vectors[k + 1]
+            if len(a) and len(b):
+                sim = a @ b.T
+                out[i, 39] = float(sim.max(axis=1).mean())
+                out[i, 40] = float(sim.max(axis=0).mean())
+        recall = out[candidates, 39]
+        out[candidates, 41] = recall - recall.max()
+        out[candidates, 42] = np.argsort(np.argsort(-recall, kind="stable"), kind="stable") / len(
+            sentences
+        )
 
     def lexical(self, claim: str, sentence: str) -> float:
         words = content_words(claim)
@@ -404,14 +440,18 @@ class Verifier:
         out = np.zeros((n, len(FEATURES)), dtype=np.float32)
         if not n or not claim:
             return out
-        vecs = self._vectors([claim, *sentences])
-        cosine = np.clip(vecs[1:] @ vecs[0], 0.0, 1.0)
+        turned = negate(claim)
+        vecs = self._vectors([claim, turned or claim, *sentences])
+        cosine = np.clip(vecs[2:] @ vecs[0], 0.0, 1.0)
+        # closer to the claim than to the claim turned around (0 when it cannot be turned)
+        polarity = (vecs[2:] @ vecs[0] - vecs[2:] @ vecs[1]) if turned else np.zeros(n)
+        claim_no_effect = no_effect(claim)
         claim_list = _content_list(claim)
         claim_words = set(claim_list)
         claim_bigrams = _bigrams(claim_list)
         claim_numbers = numbers_in(claim)
-        claim_negated = _negated(claim)
-        claim_dir = _direction(claim)
+        claim_negated = negated(claim)
+        claim_dir = direction(claim)
         lexical = np.zeros(n, dtype=np.float32)
         lists = [_content_list(sentence) for sentence in sentences]
         word_sets = [set(w) for w in lists]
@@ -433,8 +473,14 @@ class Verifier:
                 len(claim_bigrams & _bigrams(s_list)) / len(claim_bigrams) if claim_bigrams else 0.0
             )
             out[i, 7] = float(bool(claim_numbers) and not claim_numbers <= numbers_in(sentence))
-            out[i, 9] = float(claim_negated != _negated(sentence))
-            out[i, 10] = float(claim_dir * _direction(sentence) < 0)
+            out[i, 9] = float(claim_negated != negated(sentence))
+            out[i, 10] = float(claim_dir * direction(sentence) < 0)
+            out[i, 31] = float(is_aim(sentence))
+            out[i, 32] = antonym_mismatch(claim, sentence)
+            out[i, 33] = float(prefix_negation(claim, sentence))
+            out[i, 34] = float(no_effect(sentence) != claim_no_effect)
+            out[i, 36] = float(hedged(sentence))
+            out[i, 37], out[i, 38] = aligned_directions(claim, sentence)
             out[i, 14] = np.log1p(len(s_list))
             out[i, 23] = sum(idf[w] for w in claim_words & s_words) / idf_total
             out[i, 25] = float(any(ch.isdigit() for ch in sentence))
@@ -460,14 +506,20 @@ class Verifier:
         out[:-1, 21] = cosine[1:]
         out[:, 22] = np.log(n)
         out[:, 24] = out[:, 23] - out[:, 23].max()
+        out[:, 35] = polarity
+        cheap = 0.5 * cosine + 0.5 * lexical
+        candidates = np.argsort(-cheap, kind="stable")[:TOKEN_CANDIDATES]
+        self._token_alignment(claim, sentences, candidates, out)
         return out
 
     def _rule(self, feats: np.ndarray) -> np.ndarray:
         score = self.embed_weight * feats[:, 0] + (1.0 - self.embed_weight) * feats[:, 2]
-        score = np.where(feats[:, 7] > 0, score * 0.5, score)
-        score = np.where(feats[:, 9] > 0, score * 0.8, score)
-        score = np.where(feats[:, 10] > 0, score * 0.7, score)
-        return score.astype(np.float32)
+        score = score + RULE_POLARITY_WEIGHT * feats[:, 35]
+        score = np.where(feats[:, 7] > 0, score * RULE_NUMBER_FACTOR, score)
+        # negation, direction, aim, antonym, prefix negation, no-effect, aligned directions
+        for column in (9, 10, 31, 32, 33, 34, 38):
+            score = np.where(feats[:, column] > 0, score * RULE_CUE_FACTOR, score)
+        return np.clip(score, 0.0, 1.0).astype(np.float32)
 
     def scores(self, claim: str, sentences: Sequence[str]) -> np.ndarray:
         """Support score of ``claim`` against each sentence, in [0, 1]."""

@@ -114,7 +114,7 @@ def test_exported_trees_predict_like_scikit_learn() -> None:
     trees = _fit_trees(x, y, max_iter=20)
     reference = HistGradientBoostingClassifier(
         max_iter=20, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
-        early_stopping=False, random_state=0,
+        l2_regularization=1.0, early_stopping=False, random_state=0,
     ).fit(x, y.astype(int))  # fmt: skip
     test = rng.random((50, len(FEATURES)))
     assert np.allclose(trees.predict(test), reference.predict_proba(test)[:, 1], atol=1e-5)

@@ -37,7 +37,7 @@ def eval_verifier(
         float | None,
         typer.Option(
             "--threshold",
-            help="Support threshold (default PAPERBOT_VERIFY_THRESHOLD).",
+            help="Support threshold (default: PAPERBOT_VERIFY_THRESHOLD, else the model's).",
             min=0.0,
             max=1.0,
         ),
