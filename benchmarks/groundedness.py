@@ -191,6 +191,11 @@ def run_answers(args: argparse.Namespace, embedder: LocalEmbedder) -> dict[str, 
     }
 
 
+def answered_by(summary: dict[str, Any]) -> str:
+    counts = summary.get("answered_by") or {}
+    return ", ".join(f"{name} x {n}" for name, n in counts.items()) or "none"
+
+
 def run_mode(a: dict[str, Any], mode: str, embedder: LocalEmbedder) -> None:
     extra: dict[str, Any] = {"llm": None} if mode == "extractive" else {}
     bot = PaperBot(settings_for(a["home"], mode), embedder=embedder, **extra)
@@ -308,7 +313,7 @@ def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], second
         s = rep.summary()
         ver = s["verified"]
         lines.append(
-            f"| {mode}: {', '.join(s['modes'])} | {s['hit@5']:.3f} | {s['cited_expected']:.3f} | "
+            f"| {mode}: {answered_by(s)} | {s['hit@5']:.3f} | {s['cited_expected']:.3f} | "
             f"{s['abstention_unanswerable']:.3f} | {s['wrong_abstention']:.3f} | "
             f"{ver['supported']}/{ver['total']} | {s['non_retrieved_citations']} | "
             f"{s['mean_latency_ms']:.0f} ms |"
@@ -316,10 +321,11 @@ def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], second
     lines += [
         f"| target | | | >= {TARGET_ABSTAIN:.2f} | <= {TARGET_WRONG_ABSTAIN:.2f} | | 0 | |",
         "",
-        "A mode/model of `extractive/none` inside the local or OpenAI rows is an answer that fell "
-        "back to quoting the sources (the generated text failed verification, or the model "
-        "said the sources were insufficient). Abstention is decided before any model runs, so it "
-        "is the same in every mode.",
+        "The first column counts the answers shown (not abstained) by the mode/model that wrote "
+        "them: `extractive/none` inside the local or OpenAI rows is an answer that fell back to "
+        "quoting the sources (the generated text failed verification, or the model said the "
+        "sources were insufficient). Abstention is decided before any model runs, so it is the "
+        "same in every mode.",
         "",
         "### Abstention threshold",
         "",

@@ -61,6 +61,8 @@ def test_targets_on_the_sample_corpus(seed_bot: PaperBot) -> None:
     assert s["hit@5"] >= 0.9 and s["cited_expected"] >= 0.8
     assert s["verified"]["supported"] == s["verified"]["total"] > 0  # verbatim quotes
     assert s["modes"] == ["extractive/none"]
+    shown = sum(not r.abstained for r in report.results)
+    assert s["answered_by"] == {"extractive/none": shown}
     for r in report.results:
         assert r.citations == 0 if r.abstained else r.citations > 0
     data = report.to_dict()

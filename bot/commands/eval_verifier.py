@@ -142,9 +142,13 @@ def eval_verifier(
         out.print(f"{folds}-fold cross-validation (split by claim):")
         for i, fold in enumerate(cv.folds, 1):
             f = fold.to_dict()
+            shown = fold.supported_by_label
             out.print(
                 f"  fold {i}: rationale F1 {f['rationale']['f1']:.3f}, support P "
-                f"{f['support']['p']:.3f} R {f['support']['r']:.3f} ({fold.pairs} pairs)"
+                f"{f['support']['p']:.3f} R {f['support']['r']:.3f} at threshold "
+                f"{fold.threshold:.3f} ({fold.pairs} pairs; shown supported "
+                f"{shown.get('SUPPORT', 0)} SUPPORT / {shown.get('CONTRADICT', 0)} CONTRADICT / "
+                f"{shown.get('NEI', 0)} NEI)"
             )
         mean = cv.mean()
         out.print(_line("mean rat.", mean["rationale"]))

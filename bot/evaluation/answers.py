@@ -126,6 +126,10 @@ class AnswersReport:
         supported = sum(r.supported for r in shown)
         total = sum(r.total for r in shown)
         modes = sorted({f"{r.mode}/{r.model}" for r in self.results})
+        answered_by: dict[str, int] = {}
+        for r in shown:
+            key = f"{r.mode}/{r.model}"
+            answered_by[key] = answered_by.get(key, 0) + 1
         return {
             "questions": len(self.results),
             "answerable": len(ans),
@@ -142,6 +146,7 @@ class AnswersReport:
                 sum(r.latency_ms for r in self.results) / max(len(self.results), 1), 1
             ),
             "modes": modes,
+            "answered_by": dict(sorted(answered_by.items())),
         }
 
     def to_dict(self) -> dict[str, Any]:
