@@ -355,7 +355,10 @@ class Verifier:
         self.embed_weight = embed_weight
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._token_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._tokens_available = callable(getattr(embedder, "embed_tokens", None))
+        embed_tokens = getattr(embedder, "embed_tokens", None)
+        self._embed_tokens: Callable[[list[str]], list[np.ndarray]] | None = (
+            embed_tokens if callable(embed_tokens) else None
+        )
         self._cache_size = cache_size
         if model is _MISSING:
             model = _default_model()
@@ -393,14 +396,9 @@ class Verifier:
     def _token_vectors(self, texts: Sequence[str]) -> list[np.ndarray] | None:
         """Word-piece vectors of ``texts`` (cached), or ``None`` when the embedder has none
         (an OpenAI-compatible embedding endpoint)."""
-        if not self._tokens_available:
+        if self._embed_tokens is None:
             return None
-        try:
-            embed = self.embedder.embed_tokens  # type: ignore[attr-defined]
-            return self._lookup(self._token_cache, texts, embed)
-        except AttributeError:
-            self._tokens_available = False
-            return None
+        return self._lookup(self._token_cache, texts, self._embed_tokens)
 
     def _token_alignment(
         self, claim: str, sentences: Sequence[str], candidates: np.ndarray, out: np.ndarray

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,10 +127,7 @@ class AnswersReport:
         supported = sum(r.supported for r in shown)
         total = sum(r.total for r in shown)
         modes = sorted({f"{r.mode}/{r.model}" for r in self.results})
-        answered_by: dict[str, int] = {}
-        for r in shown:
-            key = f"{r.mode}/{r.model}"
-            answered_by[key] = answered_by.get(key, 0) + 1
+        answered_by = Counter(f"{r.mode}/{r.model}" for r in shown)
         return {
             "questions": len(self.results),
             "answerable": len(ans),

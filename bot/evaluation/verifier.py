@@ -220,6 +220,8 @@ class CachedEmbedder:
         self._tokens: dict[str, np.ndarray] = {}
         self._dirty = False
         self._tokens_dirty = False
+        if not callable(getattr(embedder, "embed_tokens", None)):
+            self.embed_tokens = None  # type: ignore[assignment,method-assign]  # none to cache
         if self.path.is_file():
             data = np.load(self.path)
             self._vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
@@ -251,9 +253,7 @@ class CachedEmbedder:
         return self.embed_documents([text])[0]
 
     def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
-        embed = getattr(self.embedder, "embed_tokens", None)
-        if embed is None:
-            raise AttributeError("embed_tokens")
+        embed = self.embedder.embed_tokens  # type: ignore[attr-defined]
         keys = [self._key(t) for t in texts]
         missing = [
             t for t, k in dict(zip(texts, keys, strict=True)).items() if k not in self._tokens
@@ -463,8 +463,7 @@ def fit_verifier_model(
         support = _fit_logistic(xs, ys, l2)
         pair_scores = np.asarray([float(support.predict(f).max()) for f in feats])
     else:  # the hand-weighted rule: only its threshold is tuned here
-        rule = Verifier(verifier.embedder, model=None)
-        pair_scores = np.asarray([float(rule._rule(f).max()) for f in feats])
+        pair_scores = np.asarray([float(verifier._rule(f).max()) for f in feats])
     support_threshold = _threshold_for_precision(
         pair_scores, positive, precision_target, min_share=min_share
     )
