@@ -18,7 +18,7 @@ LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -D
 DEMO_HOME  ?= $(CURDIR)/.paperbot/demo
 DEMO_QUESTION ?= How does grokking relate to lazy and rich training dynamics?
 
-.PHONY: install browser demo test lint clean
+.PHONY: install browser demo test lint clean train-verifier
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,10 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# Retrain the entailment verifier from ../shared (CPU, fixed seeds; writes bot/models/entailment)
+train-verifier: install
+	$(BIN)/paperbot train verifier --shared ../shared
 
 lint: install
 	$(BIN)/ruff check bot tests benchmarks

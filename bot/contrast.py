@@ -38,6 +38,7 @@ __all__ = [
     "no_effect",
     "prefix_negation",
     "stem",
+    "swap_direction",
 ]
 
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*|\d+(?:\.\d+)?")
@@ -295,6 +296,17 @@ def aligned_directions(claim: str, sentence: str) -> tuple[int, int]:
     return agree, disagree
 
 
+def swap_direction(text: str) -> str | None:
+    """``text`` with its first direction word swapped for its antonym ("increases" ->
+    "decreases", "higher" -> "lower"); ``None`` if it has none."""
+    for a, b in _SWAPS:
+        for x, y in ((a, b), (b, a)):
+            m = re.search(r"\b" + re.escape(x) + r"\b", text)
+            if m:
+                return text[: m.start()] + y + text[m.end() :]
+    return None
+
+
 def negate(claim: str) -> str | None:
     """The claim turned around: a negation removed or added, or a direction word swapped for
     its antonym; ``None`` if no rewrite applies."""
@@ -304,11 +316,9 @@ def negate(claim: str) -> str | None:
     m = re.search(r"\b[Nn]o\b", t)
     if m:
         return t[: m.start()] + ("A" if t[m.start()] == "N" else "a") + t[m.end() :]
-    for a, b in _SWAPS:
-        for x, y in ((a, b), (b, a)):
-            m = re.search(r"\b" + re.escape(x) + r"\b", t)
-            if m:
-                return t[: m.start()] + y + t[m.end() :]
+    swapped = swap_direction(t)
+    if swapped is not None:
+        return swapped
     m = _AUX.search(t)
     if m:
         return t[: m.end()] + " not" + t[m.end() :]
