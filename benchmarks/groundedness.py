@@ -1,34 +1,35 @@
-"""Groundedness benchmark: the citation verifier on SciFact, abstention and citations on the
-sample corpus, in extractive and local modes (and OpenAI-compatible when configured).
+"""Groundedness benchmark: the citation verifier on SciFact and on SciTLDR paraphrases, then
+abstention and citations on the sample corpus in extractive, local and OpenAI-client modes.
 
 Writes ``benchmarks/results/groundedness.md``.
 
     python benchmarks/groundedness.py [--scifact ../shared/eval/scifact/claims_train.jsonl]
-        [--questions data/questions.jsonl] [--modes extractive,local] [--folds 5]
-        [--home DIR] [--cache FILE] [--out benchmarks/results/groundedness.md]
+        [--scitldr ../shared/eval/scitldr/dev.jsonl] [--questions data/questions.jsonl]
+        [--modes extractive,local] [--serve-local] [--home DIR] [--cache FILE] [--out FILE]
 
-- Verifier: the session-1 rule (cosine + lexical with three hard checks, threshold 0.58,
-  its best sentence as the rationale) side by side with today's rule with its contradiction
-  cues (:mod:`bot.contrast`), the shipped verifier scored in-sample (it was trained on these
-  claims), and k-fold cross-validation split by claim (the numbers that count: the rationale
-  model is refit and the support threshold re-tuned on the other folds), plus the support
-  precision/recall of candidate thresholds.
+- Verifier on SciFact train: the shipped entailment model's 5-fold cross-validation is read
+  from ``bot/models/entailment/training.json`` (written by ``paperbot train verifier``: stage 2
+  re-trained per fold, thresholds tuned on the other folds). In this run, side by side on all
+  pairs: the previous verifier (similarity rule with contradiction cues, its shipped
+  threshold; it has no other trained parameter) and the entailment model in-sample (it was
+  trained on these claims: an upper bound, not a measurement).
+- Faithful paraphrase (SciTLDR dev, never used for training or tuning): every summary against
+  its own abstract and against the most similar other abstract, for both verifiers.
 - Answers: the 54 sample papers are ingested once into ``--home`` (default
   ``.paperbot/bench-groundedness``); every question of ``--questions`` is asked in every mode.
-  An OpenAI-compatible run is added when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is set, or
-  with ``--serve-local``: llama-cpp-python's OpenAI-compatible server is started on 127.0.0.1
-  with the shipped SmolLM2 GGUF and the ``openai`` client talks to it over HTTP.
-- Abstention threshold: the best question-sentence relevance of every question, tuned on the
-  even-numbered questions and reported on the odd-numbered ones (held out) and on all.
+  ``--serve-local`` starts llama-cpp-python's OpenAI-compatible server with the shipped
+  SmolLM2 GGUF on 127.0.0.1 and adds the ``openai``-client row.
+- Abstention threshold: tuned on the even-numbered questions, reported on the odd ones.
 
-Embeddings of the SciFact claims and cited abstracts are cached in ``--cache`` (default
-``.paperbot/cache/scifact_minilm.npz``): ~6 minutes of MiniLM on 2 busy cores the first time.
+Embeddings for the similarity rule are cached in ``--cache`` (default
+``.paperbot/cache/scifact_minilm.npz``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -43,17 +44,17 @@ from benchmarks.machine import describe  # noqa: E402
 from benchmarks.servers import llama_openai_server  # noqa: E402
 from bot.api import PaperBot  # noqa: E402
 from bot.embeddings import LocalEmbedder  # noqa: E402
+from bot.entailment import DEFAULT_ENTAILMENT_DIR  # noqa: E402
 from bot.evaluation.answers import (  # noqa: E402
     EvalQuestion,
     abstention_sweep,
     evaluate_answers,
     load_questions,
 )
+from bot.evaluation.paraphrase import evaluate_paraphrase, load_scitldr  # noqa: E402
 from bot.evaluation.verifier import (  # noqa: E402
     CachedEmbedder,
-    CrossValidation,
     VerifierReport,
-    cross_validate,
     evaluate_verifier,
     load_scifact,
     warm_embeddings,
@@ -62,7 +63,7 @@ from bot.settings import Settings  # noqa: E402
 from bot.verify import Verifier  # noqa: E402
 
 TARGET_SUPPORT_P = 0.90
-TARGET_RATIONALE_F1 = 0.60
+TARGET_SUPPORT_R = 0.60
 TARGET_ABSTAIN = 0.95
 TARGET_WRONG_ABSTAIN = 0.10
 
@@ -94,52 +95,41 @@ def prf_row(name: str, report: dict[str, Any]) -> str:
     )
 
 
-class SessionOneRule(Verifier):
-    """The verifier as it was before the contradiction cues: half cosine, half lexical;
-    x0.5 on a missing number, x0.8 on a one-sided negation, x0.7 on opposite directions;
-    threshold 0.58; no model (the rationale is its best sentence)."""
-
-    def __init__(self, embedder: Any) -> None:
-        super().__init__(embedder, threshold=0.58, model=None)
-
-    def _rule(self, feats: Any) -> Any:
-        score = 0.5 * feats[:, 0] + 0.5 * feats[:, 2]
-        for column, factor in ((7, 0.5), (9, 0.8), (10, 0.7)):
-            score = score * (1.0 - (1.0 - factor) * (feats[:, column] > 0))
-        return score.astype("float32")
-
-
 def run_verifier(args: argparse.Namespace, embedder: LocalEmbedder) -> dict[str, Any]:
     pairs = load_scifact(args.scifact)
     cached = CachedEmbedder(embedder, args.cache)
-    rule = Verifier(cached, model=None)
+    rule = Verifier(cached, entailment=None)  # the previous verifier, its shipped threshold
+    entail = Verifier(cached)
     t0 = time.perf_counter()
     warm_embeddings(rule, pairs)
     cached.save()
     print(f"verifier: {len(pairs)} pairs embedded in {time.perf_counter() - t0:.0f}s", flush=True)
-    before_report = evaluate_verifier(SessionOneRule(cached), pairs)
-    shipped = Verifier(cached)
-    rule.threshold = shipped.threshold
+    t0 = time.perf_counter()
     rule_report = evaluate_verifier(rule, pairs)
-    shipped_report = evaluate_verifier(shipped, pairs)
-    curve = []
-    tuned = shipped.threshold
-    for t in sorted({0.60, 0.65, 0.70, 0.75, 0.80, round(tuned, 4), 0.88}):
-        shipped.threshold = t
-        curve.append(evaluate_verifier(shipped, pairs))
-    shipped.threshold = tuned
-    t1 = time.perf_counter()
-    cv = cross_validate(rule, pairs, folds=args.folds)
-    print(f"verifier: {args.folds}-fold CV in {time.perf_counter() - t1:.0f}s", flush=True)
+    rule_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    entail_report = evaluate_verifier(entail, pairs)
+    entail_s = time.perf_counter() - t0
+    print(f"verifier: rule {rule_s:.0f}s, entailment {entail_s:.0f}s", flush=True)
+    cases = load_scitldr(args.scitldr)
+    t0 = time.perf_counter()
+    paraphrase = {
+        "rule": evaluate_paraphrase(rule, cases),
+        "entailment": evaluate_paraphrase(entail, cases),
+    }
+    print(f"paraphrase: {len(cases)} summaries in {time.perf_counter() - t0:.0f}s", flush=True)
     cached.save()
+    training_file = DEFAULT_ENTAILMENT_DIR / "training.json"
+    training = json.loads(training_file.read_text()) if training_file.is_file() else None
     return {
         "pairs": pairs,
-        "before": before_report,
         "rule": rule_report,
-        "shipped": shipped_report,
-        "curve": curve,
-        "cv": cv,
-        "model": shipped.model,
+        "entailment": entail_report,
+        "paraphrase": paraphrase,
+        "training": training,
+        "threshold": entail.threshold,
+        "veto": entail.veto,
+        "rule_threshold": rule.threshold,
     }
 
 
@@ -204,95 +194,99 @@ def run_mode(a: dict[str, Any], mode: str, embedder: LocalEmbedder) -> None:
     print(f"answers: {mode} in {time.perf_counter() - t0:.0f}s", flush=True)
 
 
-def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], seconds: float) -> str:
-    before: VerifierReport = v["before"]
-    rule: VerifierReport = v["rule"]
-    shipped: VerifierReport = v["shipped"]
-    cv: CrossValidation = v["cv"]
-    mean = cv.mean()
-    labels = ", ".join(f"{k} {n}" for k, n in sorted(rule.labels.items()))
+def _cv_lines(training: dict[str, Any] | None) -> list[str]:
+    if not training or not training.get("folds"):
+        return ["(no cross-validation recorded: train with `paperbot train verifier`)", ""]
+    pooled = training["pooled"]
     lines = [
-        "# Groundedness: citation verifier, abstention, citation precision",
+        f"From `bot/models/entailment/training.json` (the training run: "
+        f"{training['seconds'].get('total', 0) / 60:.0f} min on this machine). Each fold: stage 2 "
+        "re-trained without the fold's claims, its held-out pairs verified by the real "
+        "`Verifier` with the int8 ONNX export that ships, at a threshold tuned on the other "
+        "folds' out-of-fold scores.",
+        "",
+        "| fold | threshold | veto | support P | support R | shown supported "
+        "| of which CONTRADICT |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in training["folds"]:
+        lines.append(
+            f"| {f['fold']} | {f['threshold']:.3f} | {f['veto']} | {f['p']:.3f} | {f['r']:.3f} "
+            f"| {f['shown']} | {f['contradict_shown']} |"
+        )
+    lines += [
+        f"| **mean** | | | **{pooled['mean_p']:.3f}** | **{pooled['mean_r']:.3f}** | | |",
+        f"| target | | | >= {TARGET_SUPPORT_P:.2f} | >= {TARGET_SUPPORT_R:.2f} | | |",
+        "",
+        f"Pooled out-of-fold at the shipped threshold ({training['threshold']}, veto "
+        f"{training['veto']}): P {pooled['p']:.3f}, R {pooled['r']:.3f}, {pooled['shown']} shown "
+        f"({pooled['contradict_shown']} CONTRADICT). Precision / recall curve (pooled out-of-fold "
+        "scores):",
+        "",
+        "| threshold | P | R | shown |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['threshold']} | {c['p']:.3f} | {c['r']:.3f} | {c['shown']} |"
+        for c in training["curve"]
+    ]
+    return [*lines, ""]
+
+
+def write(args: argparse.Namespace, v: dict[str, Any], a: dict[str, Any], seconds: float) -> str:
+    rule: VerifierReport = v["rule"]
+    entail: VerifierReport = v["entailment"]
+    labels = ", ".join(f"{k} {n}" for k, n in sorted(rule.labels.items()))
+    para = v["paraphrase"]
+    lines = [
+        "# Groundedness: citation verifier, paraphrases, abstention, citation precision",
         "",
         f"Generated by `benchmarks/groundedness.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"({seconds / 60:.0f} min). Machine: {machine()}.",
+        f"({seconds / 60:.0f} min). Machine: {machine()}; load average at the end "
+        f"{os.getloadavg()[0]:.1f}.",
         "",
         "## Citation verifier on SciFact train claims",
         "",
         f"{len(v['pairs'])} (claim, cited abstract) pairs from `{Path(args.scifact).name}`: "
         f"{labels} (NEI = cited, no evidence). Abstracts are split with paperbot's own sentence "
-        f"splitter; {rule.evidence_pairs} pairs have gold rationale sentences.",
+        "splitter. **Support** P/R: `Verifier.check(...).supported`, positive = SUPPORT, "
+        "negative = CONTRADICT + NEI.",
         "",
-        "- **Rationale** P/R/F1: sentences the verifier would quote (`Verifier.rationale`) "
-        "versus the gold rationale sentences, on the pairs with evidence, micro-averaged.",
-        "- **Support** P/R/F1: `Verifier.check(...).supported`, positive = SUPPORT, negative = "
-        "CONTRADICT + NEI, on all pairs.",
+        "### The entailment verifier, 5-fold cross-validation by claim (the figures that count)",
         "",
-        "| verifier | rationale P | R | F1 | support P | R | F1 |",
-        "|---|---|---|---|---|---|---|",
-        prf_row(
-            f"before (session 1): rule without contradiction cues, top sentence "
-            f"(threshold {before.threshold:.2f})",
-            before.to_dict(),
-        ),
-        prf_row(
-            f"rule with contradiction cues, top sentence (threshold {rule.threshold:.2f})",
-            rule.to_dict(),
-        ),
-        prf_row(
-            f"shipped, in-sample (trained on these claims; threshold {shipped.threshold:.2f})",
-            shipped.to_dict(),
-        ),
-        prf_row(f"**shipped recipe, {len(cv.folds)}-fold CV mean**", mean),
-        f"| target | | | {TARGET_RATIONALE_F1:.2f} | {TARGET_SUPPORT_P:.2f} | | |",
+        *_cv_lines(v["training"]),
+        "### Side by side in this run (all pairs)",
         "",
-        f"Cross-validation folds (split by claim, model refit on the other folds; seed {cv.seed}):",
-        "",
-        "| fold | pairs | rationale P | R | F1 | support P | R | F1 "
-        "| shown supported: SUPPORT / CONTRADICT / NEI |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| verifier | support P | R | F1 | shown supported: SUPPORT / CONTRADICT / NEI |",
+        "|---|---|---|---|---|",
     ]
-    for i, fold in enumerate(cv.folds, 1):
-        d = fold.to_dict()
-        by = fold.supported_by_label
-        lines.append(
-            prf_row(f"{i} | {fold.pairs}", d)
-            + f" {by.get('SUPPORT', 0)} / {by.get('CONTRADICT', 0)} / {by.get('NEI', 0)} |"
-        )
-    shown = [f.supported_by_label for f in cv.folds]
-    right = sum(b.get("SUPPORT", 0) for b in shown)
-    total = sum(sum(b.values()) for b in shown)
-    lines += [
-        "",
-        f"Pooled over the held-out folds: {right} of {total} pairs shown as supported are "
-        f"SUPPORT ({right / max(total, 1):.3f}); "
-        f"{sum(b.get('CONTRADICT', 0) for b in shown)} are CONTRADICT. The support thresholds "
-        f"picked on the training folds: "
-        f"{', '.join(f'{f.threshold:.3f}' for f in cv.folds)}.",
-        "",
-        "Support decision by threshold (all pairs; the support score is the hand-weighted rule, "
-        "which has no trained parameters apart from this threshold):",
-        "",
-        "| threshold | support P | R | F1 | shown supported: SUPPORT / CONTRADICT / NEI "
-        "| P vs NEI only |",
-        "|---|---|---|---|---|---|",
-    ]
-    for rep in v["curve"]:
+    for name, rep in (
+        (f"previous: similarity rule + contradiction cues (threshold {rule.threshold:.3f}; "
+         "its 5-fold CV last session: P 0.933, R 0.068)", rule),
+        (f"entailment model, **in-sample** (trained on these claims; threshold "
+         f"{entail.threshold:.3f})", entail),
+    ):  # fmt: skip
         d = rep.to_dict()["support"]
         by = rep.supported_by_label
-        vs_nei = by["SUPPORT"] / max(by["SUPPORT"] + by["NEI"], 1)
         lines.append(
-            f"| {rep.threshold:.2f} | {d['p']:.3f} | {d['r']:.3f} | {d['f1']:.3f} | "
-            f"{by['SUPPORT']} / {by['CONTRADICT']} / {by['NEI']} | {vs_nei:.3f} |"
+            f"| {name} | {d['p']:.3f} | {d['r']:.3f} | {d['f1']:.3f} | {by.get('SUPPORT', 0)} / "
+            f"{by.get('CONTRADICT', 0)} / {by.get('NEI', 0)} |"
         )
-    model = v["model"]
-    size_kb = (ROOT / "bot" / "verifier_model.json").stat().st_size // 1024
+    r, e = para["rule"], para["entailment"]
     lines += [
         "",
-        f"Shipped model: `bot/verifier_model.json` ({size_kb} KB): "
-        f"rationale = {type(model.rationale).__name__} (extra quoted sentences at probability "
-        f">= {model.rationale_threshold:.2f}), support = "
-        f"{'hand-weighted rule' if model.support is None else type(model.support).__name__}.",
+        "## Faithful paraphrase: SciTLDR dev summaries",
+        "",
+        f"{e.summaries} one-sentence summaries of {e.papers} papers (written by the authors and "
+        "by reviewers; SciTLDR dev was used neither for training nor for tuning), each checked "
+        "against its own abstract and against the most similar other abstract of the set "
+        "(TF-IDF cosine).",
+        "",
+        "| verifier | accepted against own abstract | accepted against the nearest other |",
+        "|---|---|---|",
+        f"| previous similarity rule | {r.own_rate:.3f} | {r.other_rate:.3f} |",
+        f"| entailment model | **{e.own_rate:.3f}** | **{e.other_rate:.3f}** |",
+        "| target | >= 0.80 | <= 0.03 |",
         "",
         "## Answers on the sample corpus",
         "",
@@ -362,9 +356,9 @@ def main() -> None:
     parser.add_argument(
         "--scifact", default=str(ROOT.parent / "shared/eval/scifact/claims_train.jsonl")
     )
+    parser.add_argument("--scitldr", default=str(ROOT.parent / "shared/eval/scitldr/dev.jsonl"))
     parser.add_argument("--questions", default=str(ROOT / "data" / "questions.jsonl"))
     parser.add_argument("--modes", default="extractive,local")
-    parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--home", default=str(ROOT / ".paperbot" / "bench-groundedness"))
     parser.add_argument("--cache", default=str(ROOT / ".paperbot" / "cache" / "scifact_minilm.npz"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "groundedness.md"))

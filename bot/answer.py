@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bot.llms import ChatLLM
     from bot.retrieve import Retriever
     from bot.settings import Settings
-    from bot.verify import Verifier
+    from bot.verify import Support, Verifier
 
 __all__ = ["ABSTAIN_TEXT", "Source", "answer_question", "build_sources", "extractive_answer"]
 
@@ -98,31 +98,44 @@ def _within(sentences: list[Sentence], full: str, hit: SearchHit) -> list[Senten
 
 
 class CitationNumberer:
-    """Assigns final citation numbers to (paper, sentence) pairs in order of first use."""
+    """Assigns final citation numbers to quotes - one sentence of a paper, or a run of
+    adjacent sentences - in order of first use."""
 
     def __init__(self) -> None:
         self.citations: list[Citation] = []
-        self._index: dict[tuple[str, int], int] = {}
+        self._index: dict[tuple[str, int, int], int] = {}
 
-    def number(self, source: Source, sentence: Sentence) -> int:
-        key = (source.paper.id, sentence.index)
+    def number(self, source: Source, sentence: Sentence, last: Sentence | None = None) -> int:
+        """The number of the quote from ``sentence`` to ``last`` (inclusive; default: the
+        sentence alone). The quote is the paper's exact text over that range."""
+        last = last or sentence
+        key = (source.paper.id, sentence.index, last.index)
         if key not in self._index:
             n = len(self.citations) + 1
             self._index[key] = n
+            quote = (
+                sentence.text if last is sentence else source.paper.text[sentence.start : last.end]
+            )
             self.citations.append(
                 Citation(
                     n=n,
                     paper_id=source.paper.id,
                     title=source.paper.title,
-                    quote=sentence.text,
+                    quote=quote,
                     sentence_index=sentence.index,
                     start=sentence.start,
-                    end=sentence.end,
+                    end=last.end,
                     url=source.paper.url,
                     page=source.paper.page_at(sentence.start),
+                    last_sentence_index=last.index,
                 )
             )
         return self._index[key]
+
+    def span(self, source: Source, support: Support) -> int:
+        """The number of the evidence a :class:`~bot.verify.Support` chose in ``source``."""
+        a, b = support.span
+        return self.number(source, source.sentences[a], source.sentences[b - 1])
 
 
 def _too_similar(a: str, b: str) -> bool:
@@ -182,48 +195,66 @@ def _render_sources(sources: list[Source]) -> str:
     )
 
 
+def _cited_numbers(raw: str, by_n: dict[int, Source]) -> list[int]:
+    """The retrieved-source numbers a sentence cites, in order (others are impossible)."""
+    cited: list[int] = []
+    for group in _MARKERS.findall(raw):
+        for part in re.split(r"\s*[,;]\s*", group):
+            n = int(part)
+            if n in by_n and n not in cited:
+                cited.append(n)
+    return cited
+
+
+def _likely_sources(claim: str, sources: list[Source], keep: int = 2) -> list[Source]:
+    """The sources sharing the most content words with ``claim`` (for uncited sentences)."""
+    words = content_words(claim)
+
+    def overlap(src: Source) -> int:
+        return max((len(words & content_words(s.text)) for s in src.sentences), default=0)
+
+    return sorted(sources, key=overlap, reverse=True)[:keep]
+
+
 def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _Draft:
-    """Keep the cited sentences whose citations check out; renumber; count."""
+    """Keep the generated sentences whose citations check out, citing the exact evidence
+    (a sentence or a run of adjacent sentences); renumber; count.
+
+    Every (sentence, cited source) pair - and each uncited sentence against the two sources
+    sharing most words with it - goes to :meth:`Verifier.check_many` in one batch. A
+    sentence that makes no claim ("The dataset used was:") counts as unsupported."""
     by_n = {src.n: src for src in sources}
-    numberer = CitationNumberer()
-    kept: list[str] = []
-    total = 0
-    attributed = 0
+    parsed: list[tuple[str, list[Source], bool]] = []  # claim, sources to check, cited?
+    items: list[tuple[str, list[str]]] = []
     for sentence in split_sentences(text.strip()):
         raw = sentence.text
-        if not content_words(strip_markers(raw)):
-            continue  # a bare marker or punctuation, not a claim
-        total += 1
-        cited = []
-        for group in _MARKERS.findall(raw):
-            for part in re.split(r"\s*[,;]\s*", group):
-                n = int(part)
-                if n in by_n and n not in cited:  # non-retrieved sources are impossible
-                    cited.append(n)
         claim = strip_markers(raw)
-        new_numbers: list[int] = []
-        for n in cited:
-            src = by_n[n]
-            support = verifier.check(claim, [s.text for s in src.sentences])
-            if support.supported:
-                new_numbers.append(numberer.number(src, src.sentences[support.index]))
-        if not cited:
-            # Small models often forget the markers: attribute the sentence post hoc to the
-            # retrieved sentence that supports it best, if one does (same verifier, same bar).
-            pool = [(src, s) for src in sources for s in src.sentences]
-            support = verifier.check(claim, [s.text for _, s in pool])
-            if support.supported:
-                src, sent = pool[support.index]
-                new_numbers.append(numberer.number(src, sent))
-                attributed += 1
-        if new_numbers:
-            claim = claim.rstrip()
-            end = ""
-            if claim and claim[-1] in ".!?":
-                claim, end = claim[:-1], claim[-1]
-            marks = "".join(f"[{n}]" for n in sorted(set(new_numbers)))
-            kept.append(f"{claim} {marks}{end}")
-    return _Draft(" ".join(kept), numberer.citations, len(kept), total, attributed)
+        if not content_words(claim):
+            continue  # a bare marker or punctuation, not a sentence
+        cited = [by_n[n] for n in _cited_numbers(raw, by_n)]
+        # Small models often forget the markers: attribute the sentence post hoc to the
+        # retrieved evidence that supports it best, if any does (same verifier, same bar).
+        targets = cited or _likely_sources(claim, sources)
+        parsed.append((claim, targets, bool(cited)))
+        items.extend((claim, [s.text for s in src.sentences]) for src in targets)
+    supports = iter(verifier.check_many(items))
+    numberer = CitationNumberer()
+    kept: list[str] = []
+    attributed = 0
+    for claim, targets, was_cited in parsed:
+        verdicts = [(src, next(supports)) for src in targets]
+        passing = [(src, v) for src, v in verdicts if v.supported]
+        if not was_cited and passing:
+            passing = [max(passing, key=lambda sv: sv[1].score)]
+            attributed += 1
+        if not passing:
+            continue
+        numbers = sorted({numberer.span(src, v) for src, v in passing})
+        body, end = claim.rstrip(), ""
+        if body and body[-1] in ".!?":
+            body, end = body[:-1], body[-1]
+        kept.append(f"{body} {''.join(f'[{n}]' for n in numbers)}{end}")
+    return _Draft(" ".join(kept), numberer.citations, len(kept), len(parsed), attributed)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.answer import answer_question
-from bot.errors import InputError
+from bot.errors import ConfigError, InputError
 from bot.ingest import Progress, ingest_papers, ingest_paths
 from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
@@ -25,6 +25,7 @@ from bot.types import Answer, IngestReport, Paper, SearchHit
 if TYPE_CHECKING:
     from bot.cache import GenerationCache
     from bot.chat import ChatResult
+    from bot.check import CheckReport
     from bot.doctor import DoctorReport
     from bot.embeddings import Embedder
     from bot.llms import ChatLLM
@@ -86,11 +87,39 @@ class PaperBot:
 
     @property
     def verifier(self) -> Verifier:
+        """The citation verifier: the shipped entailment model, plus the configured model as
+        a judge when ``PAPERBOT_VERIFY`` is ``llm`` or ``both``. The embedder it uses for
+        relevance is loaded only when first needed."""
         if self._verifier is None:
             from bot.verify import Verifier
 
-            self._verifier = Verifier(self.embedder, threshold=self.settings.verify_threshold)
+            judge = None
+            if self.settings.verify != "model":
+                from bot.judge import LLMJudge
+
+                judge = LLMJudge(self._judge_llm())
+            self._verifier = Verifier(
+                lambda: self.embedder,
+                threshold=self.settings.verify_threshold,
+                judge=judge,
+                mode=self.settings.verify,
+            )
         return self._verifier
+
+    def _judge_llm(self) -> ChatLLM:
+        """The OpenAI-compatible model that judges citations (PAPERBOT_VERIFY=llm|both)."""
+        if self.llm is not None and self.llm.mode == "openai":
+            return self.llm
+        if not (self.settings.openai_base_url or self.settings.openai_api_key):
+            raise ConfigError(
+                f"PAPERBOT_VERIFY={self.settings.verify} needs an OpenAI-compatible model: set "
+                "OPENAI_BASE_URL (and OPENAI_API_KEY, OPENAI_MODEL)"
+            )
+        from bot.llms import make_llm
+
+        judge = make_llm(self.settings.model_copy(update={"llm_mode": "openai"}))
+        assert judge is not None
+        return judge
 
     @property
     def retriever(self) -> Retriever:
@@ -318,6 +347,31 @@ class PaperBot:
             cache=self.generation_cache if use_cache else None,
             progress=progress,
             notes=notes,
+        )
+
+    def check(self, text: str, paper: str | Paper | None = None) -> CheckReport:
+        """Check a text's sentences against the papers they cite (see :mod:`bot.check`):
+        ``[paper-id]`` markers, else ``paper`` (a :class:`Paper` or anything
+        :meth:`find_paper` accepts) for the whole text, else the best-matching papers of the
+        library. Each result has ``status`` (supported / contradicted / unsupported), the
+        paper, the exact quoted evidence with its offsets, and the score."""
+        from bot.check import check_text
+        from bot.lookup import find_by_id
+
+        target = None
+        if paper is not None:
+            target = paper if isinstance(paper, Paper) else self.find_paper(paper)
+        verifier = self.verifier
+        entailment = verifier.entailment
+        return check_text(
+            text,
+            verifier=verifier,
+            find_by_id=lambda ref: find_by_id(self.store, ref),
+            search=lambda sentence, k: [hit.paper for hit in self.search(sentence, k=k)],
+            paper=target,
+            contradiction_threshold=(
+                entailment.contradiction_threshold if entailment is not None else 0.5
+            ),
         )
 
     def papers(self) -> list[Paper]:

@@ -18,7 +18,7 @@ from bot.types import Paper, normalise_title
 if TYPE_CHECKING:
     from bot.store import PaperStore
 
-__all__ = ["AmbiguousPaperError", "find_paper", "rank_titles"]
+__all__ = ["AmbiguousPaperError", "find_by_id", "find_paper", "rank_titles"]
 
 _ARXIV = re.compile(
     r"(?:arxiv[:/ ]|abs/|pdf/)?(\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(v\d+)?",
@@ -69,6 +69,24 @@ def rank_titles(ref: str, papers: Iterable[Paper]) -> list[tuple[float, Paper]]:
     return sorted(scored, key=lambda item: (-item[0], item[1].title))
 
 
+def find_by_id(store: PaperStore, ref: str) -> Paper | None:
+    """The stored paper whose id is ``ref``, or whose arXiv id (or URL) ``ref`` gives; no
+    title matching."""
+    found = store.get_papers([ref])
+    if found:
+        return found[0]
+    m = _ARXIV.search(ref)
+    if m and (m.group(0) == ref or "arxiv" in ref.lower()):
+        base, version = m.group(1), m.group(2) or ""
+        found = store.get_papers([base + version, base, f"arXiv:{base}"])
+        if found:
+            return found[0]
+        for paper in store.iter_papers():  # stored under another id, with the arXiv link as URL
+            if paper.url and base in paper.url:
+                return paper
+    return None
+
+
 def find_paper(store: PaperStore, ref: str) -> Paper:
     """The stored paper ``ref`` names (id, arXiv id/URL, or title); see the module docstring.
 
@@ -77,22 +95,10 @@ def find_paper(store: PaperStore, ref: str) -> Paper:
     ref = " ".join((ref or "").split())
     if not ref:
         raise InputError("no paper given: pass a paper id, an arXiv id or a title")
-    found = store.get_papers([ref])
-    if found:
-        return found[0]
-    papers: list[Paper] | None = None
-    m = _ARXIV.search(ref)
-    if m and (m.group(0) == ref or "arxiv" in ref.lower()):
-        base, version = m.group(1), m.group(2) or ""
-        found = store.get_papers([base + version, base, f"arXiv:{base}"])
-        if found:
-            return found[0]
-        papers = list(store.iter_papers())
-        for paper in papers:  # stored under another id, with the arXiv link as its URL
-            if paper.url and base in paper.url:
-                return paper
-    if papers is None:
-        papers = list(store.iter_papers())
+    found = find_by_id(store, ref)
+    if found is not None:
+        return found
+    papers = list(store.iter_papers())
     if not papers:
         raise InputError("the store holds no papers: run 'paperbot ingest' first")
     ranked = rank_titles(ref, papers)

@@ -85,12 +85,15 @@ class Settings(BaseSettings):
     max_k: int = Field(50, ge=1, le=500)
     context_tokens: int = Field(1200, ge=128, le=100000)
     max_question_chars: int = Field(2000, ge=10, le=100000)
-    # Verification: a cited sentence is supported when its score against the cited source
-    # reaches this threshold (None: the one tuned with the shipped verifier model, for
-    # support precision on SciFact; see benchmarks/results/groundedness.md); an answer keeps
-    # its generated form only if at least ``min_supported_fraction`` of its cited sentences
-    # survive.
+    # Verification: a cited sentence is supported when the entailment model's support
+    # probability for its best evidence (a source sentence or 2-3 adjacent ones) reaches this
+    # threshold (None: the one calibrated with the shipped model for support precision on
+    # SciFact; see bot/models/entailment/card.md); an answer keeps its generated form only if
+    # at least ``min_supported_fraction`` of its cited sentences survive.
     verify_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # Who decides: the entailment model (model), the configured OpenAI-compatible model as a
+    # judge of each (sentence, quoted evidence) pair (llm), or both must agree (both).
+    verify: Literal["model", "llm", "both"] = "model"
     min_supported_fraction: float = Field(0.5, ge=0.0, le=1.0)
     # Extractive abstention: no source sentence scores at least this against the question.
     # Tuned with `paperbot eval answers --sweep` on data/questions.jsonl (half held out);

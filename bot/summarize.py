@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 #: Bump when the summarising logic changes in a way that should invalidate cached results.
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 AUDIENCES = ("general", "student", "expert")
 _PROMPTS = {"summary": "lay_summary", "blurb": "newsletter_blurb"}
 _REVISE_PROMPT = "lay_summary_revise"
@@ -236,38 +236,47 @@ class _Gates:
 
     def check(self, text: str, max_sentences: int | None, max_words: int | None) -> CheckedText:
         out = CheckedText()
-        kept: list[str] = []
+        claims: list[tuple[str, str]] = []  # (raw sentence, claim)
         for sentence in split_sentences(" ".join(text.split())):
-            raw = sentence.text
-            claim = strip_markers(raw).strip()
-            if not content_words(claim):
-                continue  # a bare marker or punctuation
+            claim = strip_markers(sentence.text).strip()
+            if content_words(claim):  # not a bare marker or punctuation
+                claims.append((sentence.text, claim))
+        reasons = [self.why_not(claim) for _, claim in claims]
+        # one batched verification of every sentence that passed the number/name gates
+        asked = [i for i, reason in enumerate(reasons) if reason is None]
+        supports = dict(
+            zip(asked, self.verifier.check_many([(claims[i][1], self.texts) for i in asked]),
+                strict=True)
+        )  # fmt: skip
+        kept: list[str] = []
+        for i, (raw, claim) in enumerate(claims):
             out.total += 1
-            reason = self.why_not(claim)
-            if reason is None:
-                support = self.verifier.check(claim, self.texts)
-                if not support.supported:
-                    reason = f"no abstract sentence supports it (best score {support.score:.2f})"
-            if reason is not None:
+            reason = reasons[i]
+            support = supports.get(i)
+            if support is not None and not support.supported:
+                reason = (
+                    "it makes no claim"
+                    if not support.claim
+                    else f"no abstract sentence supports it (best score {support.score:.2f})"
+                )
+            if reason is not None or support is None:
                 out.removed.append(f"{claim} ({reason})")
                 continue
             full = max_sentences is not None and len(kept) >= max_sentences
             if full or (max_words is not None and kept and _words(" ".join(kept)) >= max_words):
                 out.total -= 1  # over the length budget: dropped, not a verification failure
                 continue
-            cited = [support.index]
+            numbers = [out.numberer.span(self.source, support)]
             for group in _MARKERS.findall(raw):
                 for part in re.split(r"\s*[,;]\s*", group):
-                    i = int(part) - 1
-                    if 0 <= i < len(self.texts) and i not in cited:
-                        if self.verifier.check(claim, [self.texts[i]]).supported:
-                            cited.append(i)
-            numbers = sorted({self.numberer_of(out, i) for i in cited})
+                    j = int(part) - 1
+                    if 0 <= j < len(self.texts) and not support.span[0] <= j < support.span[1]:
+                        if self.verifier.check(claim, [self.texts[j]]).supported:
+                            numbers.append(self.numberer_of(out, j))
             body, end = claim.rstrip(), "."
             if body and body[-1] in ".!?":
                 body, end = body[:-1], body[-1]
-            sentence_text = f"{body} {''.join(f'[{n}]' for n in numbers)}{end}"
-            kept.append(sentence_text)
+            kept.append(f"{body} {''.join(f'[{n}]' for n in sorted(set(numbers)))}{end}")
             out.supported += 1
         out.sentences = kept
         out.text = " ".join(kept)
@@ -633,6 +642,7 @@ def cache_parts(
         "tolerance": opts.tolerance,
         "min_fraction": opts.min_fraction,
         "verify_threshold": getattr(verifier, "threshold", None),
+        "verifier": verifier.describe(),
         "embedder": getattr(verifier.embedder, "name", ""),
         "mode": llm.mode if llm else "extractive",
         "model": llm.model if llm else "none",

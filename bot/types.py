@@ -162,7 +162,8 @@ class SearchHit:
 
 @dataclass
 class Citation:
-    """A numbered citation: a verbatim sentence of the cited paper's abstract."""
+    """A numbered citation: a verbatim sentence of the cited paper's text, or a run of 2-3
+    adjacent sentences (``quote == Paper.text[start:end]``)."""
 
     n: int
     paper_id: str
@@ -173,6 +174,8 @@ class Citation:
     end: int
     url: str | None = None
     page: int | None = None  # page of the quoted sentence (full-text papers), e.g. "p. 3"
+    # last sentence of a quote spanning adjacent sentences (None: the one sentence)
+    last_sentence_index: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +184,11 @@ class Citation:
             "title": self.title,
             "quote": self.quote,
             "sentence_index": self.sentence_index,
+            "last_sentence_index": (
+                self.sentence_index
+                if self.last_sentence_index is None
+                else self.last_sentence_index
+            ),
             "start": self.start,
             "end": self.end,
             "url": self.url,

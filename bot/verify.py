@@ -39,7 +39,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -64,6 +64,8 @@ from bot.contrast import (
 
 if TYPE_CHECKING:
     from bot.embeddings import Embedder
+    from bot.entailment import EntailmentModel
+    from bot.judge import LLMJudge
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -74,8 +76,10 @@ __all__ = [
     "Verifier",
     "VerifierModel",
     "content_words",
+    "is_claim",
     "numbers_in",
     "strip_markers",
+    "windows_around",
 ]
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("verifier_model.json")
@@ -152,6 +156,17 @@ RULE_NUMBER_FACTOR = 0.5  # a number of the claim is missing from the sentence
 RULE_CUE_FACTOR = 0.3  # each contradiction cue, and a statement of aim
 RULE_THRESHOLD = 0.84  # without a model file; the model file carries its own tuned threshold
 
+# the entailment model reads the claim against the best this-many sentences by word overlap
+# (on SciFact train, the 6 best hold a gold rationale sentence for 93 % of the evidence pairs,
+# the 8 best for 96 %: two more model passes per claim, see benchmarks/verifier_latency.py)
+CANDIDATE_SENTENCES = 6
+
+# text that states nothing: a lead-in ending in a colon, a bare label, a list of markers
+_NO_CLAIM = re.compile(
+    r":\s*$|^\s*(?:answer|note|notes|sources?|references?|summary|tl;?dr|key points?)\s*[:.]?\s*$",
+    re.IGNORECASE,
+)
+
 
 def strip_markers(text: str) -> str:
     """Remove ``[n]`` / ``[1, 2]`` citation markers."""
@@ -167,6 +182,32 @@ def content_words(text: str) -> set[str]:
     return set(_content_list(text))
 
 
+def windows_around(indices: Sequence[int], n: int) -> list[tuple[int, int]]:
+    """Windows of 2-3 adjacent sentences (of ``n``) around ``indices``: each index with its
+    neighbour before, after, and both; and the run from the first to the last index when it
+    is at most 3 sentences long."""
+    spans: dict[tuple[int, int], None] = {}
+    for i in indices:
+        for a, b in ((i, i + 2), (i - 1, i + 1), (i - 1, i + 2)):
+            if 0 <= a and b <= n:
+                spans[(a, b)] = None
+    if indices:
+        lo, hi = min(indices), max(indices) + 1
+        if 2 <= hi - lo <= 3 and 0 <= lo and hi <= n:
+            spans[(lo, hi)] = None
+    return list(spans)
+
+
+def is_claim(text: str) -> bool:
+    """Does ``text`` (citation markers aside) state something that evidence could support?
+    A lead-in ("The dataset used was:"), a label or fewer than three content words does not,
+    and is never shown as verified."""
+    body = strip_markers(text)
+    if _NO_CLAIM.search(body):
+        return False
+    return len(content_words(body)) >= 3
+
+
 def numbers_in(text: str) -> set[str]:
     return {n.replace(",", "").replace(" ", "") for n in _NUMBER.findall(text)}
 
@@ -177,9 +218,28 @@ def _bigrams(words: list[str]) -> set[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Support:
+    """The verdict on one claim: supported or not, and the evidence to quote.
+
+    The quote is sentences ``index`` to ``end - 1`` of the list checked against (one sentence,
+    or a window of 2-3 adjacent ones). ``score`` is the best support probability found (the
+    quote's own is within 0.05 of it and, when supported, at the threshold; without an
+    entailment model, the similarity rule's score); ``contradiction`` the highest
+    contradiction probability over the candidates; ``claim`` is False for text that states
+    nothing ("The dataset used was:"), which is never supported."""
+
     supported: bool
-    index: int  # best sentence index in the given list, -1 if none
+    index: int  # first sentence of the quote in the given list, -1 if none
     score: float
+    end: int | None = None  # one past the last sentence of the quote (None: index + 1)
+    contradiction: float = 0.0
+    claim: bool = True
+    verdict: str | None = None  # the LLM judge's verdict (PAPERBOT_VERIFY=llm|both), if asked
+
+    @property
+    def span(self) -> tuple[int, int]:
+        if self.index < 0:
+            return (-1, -1)
+        return (self.index, self.end if self.end is not None else self.index + 1)
 
 
 @dataclass(frozen=True)
@@ -335,39 +395,85 @@ def _default_model() -> VerifierModel | None:
 
 
 class Verifier:
-    """Scores claims against source sentences; see the module docstring for the rule.
+    """Decides whether source sentences support a claim, and which to quote.
 
-    ``model``: a :class:`VerifierModel`, a path to one, or ``None`` for the hand-weighted rule;
-    by default the model shipped in ``bot/verifier_model.json`` (the rule if it is absent).
-    ``threshold`` applies to :meth:`scores`; by default the one tuned with the model (for
-    precision on the SciFact train claims), :data:`RULE_THRESHOLD` without a model.
+    With an entailment model (by default the one shipped in ``bot/models/entailment``, see
+    :mod:`bot.entailment`) :meth:`check` prunes the sentences with the cheap similarity score,
+    builds candidate evidence (the best sentences alone and in windows of 2-3 adjacent
+    sentences), runs every candidate of every claim in one batched forward pass, and calls the
+    claim supported when the best support probability reaches the threshold and no candidate
+    contradicts it (probability at or above the veto). Without one (``entailment=None``) the
+    hand-weighted similarity rule of the module docstring decides.
+
+    ``model``: the rationale :class:`VerifierModel` (features -> which sentence to quote), a
+    path to one, or ``None``; by default ``bot/verifier_model.json``. ``threshold``: by default
+    the one calibrated with the entailment model (or tuned with the rule model).
     """
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: Embedder | Callable[[], Embedder] | None,
         threshold: float | None = None,
         embed_weight: float = 0.5,
         cache_size: int = 4096,
         model: VerifierModel | str | Path | object | None = _MISSING,
+        entailment: EntailmentModel | object | None = _MISSING,
+        candidates: int = CANDIDATE_SENTENCES,
+        judge: LLMJudge | None = None,
+        mode: str = "model",
     ) -> None:
-        self.embedder = embedder
+        # an embedder, or a function that makes one when first needed (relevance and the
+        # rule's features use it; the entailment check does not)
+        self._embedder = embedder
         self.embed_weight = embed_weight
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._token_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        embed_tokens = getattr(embedder, "embed_tokens", None)
-        self._embed_tokens: Callable[[list[str]], list[np.ndarray]] | None = (
-            embed_tokens if callable(embed_tokens) else None
-        )
         self._cache_size = cache_size
         if model is _MISSING:
             model = _default_model()
         elif isinstance(model, str | Path):
             model = VerifierModel.load(model)
         self.model: VerifierModel | None = model  # type: ignore[assignment]
+        if entailment is _MISSING:
+            from bot.entailment import load_entailment
+
+            entailment = load_entailment()
+        self.entailment: EntailmentModel | None = entailment  # type: ignore[assignment]
+        self.n_candidates = candidates
         if threshold is None:
-            threshold = self.model.support_threshold if self.model else RULE_THRESHOLD
+            if self.entailment is not None:
+                threshold = self.entailment.threshold
+            else:
+                threshold = self.model.support_threshold if self.model else RULE_THRESHOLD
         self.threshold = float(threshold)
+        self.veto = self.entailment.contradiction_veto if self.entailment is not None else 1.01
+        if mode not in ("model", "llm", "both"):
+            raise ValueError(f"verification mode must be model, llm or both, not {mode!r}")
+        if mode != "model" and judge is None:
+            raise ValueError(f"verification mode {mode!r} needs an LLM judge")
+        self.mode = mode
+        self.judge = judge
+
+    def describe(self) -> str:
+        """What decides support: the entailment model (name and digest of its weights) or the
+        similarity rule, plus the judge in llm/both mode (cache keys, reports)."""
+        parts = ["similarity rule" if self.entailment is None else self.entailment.describe()]
+        if self.judge is not None:
+            parts.append(f"judge {self.judge.name} ({self.mode})")
+        return ", ".join(parts)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            raise ValueError("this verifier has no embedder (relevance needs one)")
+        if not hasattr(self._embedder, "embed_documents"):
+            self._embedder = self._embedder()  # type: ignore[operator]
+        return self._embedder  # type: ignore[return-value]
+
+    @property
+    def _embed_tokens(self) -> Callable[[list[str]], list[np.ndarray]] | None:
+        embed_tokens = getattr(self.embedder, "embed_tokens", None)
+        return embed_tokens if callable(embed_tokens) else None
 
     def _lookup(
         self,
@@ -520,7 +626,17 @@ class Verifier:
         return np.clip(score, 0.0, 1.0).astype(np.float32)
 
     def scores(self, claim: str, sentences: Sequence[str]) -> np.ndarray:
-        """Support score of ``claim`` against each sentence, in [0, 1]."""
+        """Support score of ``claim`` against each sentence alone, in [0, 1]: the entailment
+        model's support probability, or the similarity rule's score without one."""
+        if self.entailment is None:
+            return self.rule_scores(claim, sentences)
+        if not sentences or not strip_markers(claim):
+            return np.zeros(len(sentences), dtype=np.float32)
+        claim = strip_markers(claim)
+        return self.entailment.predict([(claim, s) for s in sentences])[:, 0]
+
+    def rule_scores(self, claim: str, sentences: Sequence[str]) -> np.ndarray:
+        """The similarity rule's support score against each sentence, in [0, 1]."""
         if not sentences or not strip_markers(claim):
             return np.zeros(len(sentences), dtype=np.float32)
         feats = self.features(claim, sentences)
@@ -549,10 +665,115 @@ class Verifier:
         return chosen[:max_sentences]
 
     def check(self, claim: str, sentences: Sequence[str]) -> Support:
-        """Is ``claim`` supported by one of ``sentences``? Also which one is the best quote."""
-        if not sentences:
-            return Support(False, -1, 0.0)
-        scores = self.scores(claim, sentences)
+        """Is ``claim`` supported by ``sentences`` (one of them, or 2-3 adjacent ones)? Also
+        which evidence is the best quote."""
+        return self.check_many([(claim, sentences)])[0]
+
+    def check_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[Support]:
+        """:meth:`check` for several (claim, sentences) items, batched: with the entailment
+        model, (1) each claim against each of its best ``n_candidates`` sentences by word
+        overlap, all items in one forward pass; (2) for the claims no single sentence
+        supports, the windows of 2-3 adjacent sentences around their two best sentences, in a
+        second pass. No embedding is needed."""
+        out: list[Support | None] = [None] * len(items)
+        for i, (claim, sentences) in enumerate(items):
+            if not sentences:
+                out[i] = Support(False, -1, 0.0)
+            elif not is_claim(claim):
+                out[i] = Support(False, -1, 0.0, claim=False)
+        todo = [i for i, s in enumerate(out) if s is None]
+        if self.entailment is None:
+            for i in todo:
+                out[i] = self._check_rule(*items[i])
+        elif todo:
+            self._entail(items, todo, out)
+        if self.mode != "model":
+            self._second_opinion(items, out)
+        return [s for s in out if s is not None]
+
+    def _entail(
+        self,
+        items: Sequence[tuple[str, Sequence[str]]],
+        todo: list[int],
+        out: list[Support | None],
+    ) -> None:
+        claims = {i: strip_markers(items[i][0]) for i in todo}
+        spans: dict[int, list[tuple[int, int]]] = {
+            i: [(j, j + 1) for j in self.prefilter(claims[i], items[i][1])] for i in todo
+        }
+        probs = dict(zip(todo, self._predict(claims, items, spans), strict=True))
+        wider: dict[int, list[tuple[int, int]]] = {}
+        for i in todo:
+            if float(probs[i][:, 0].max()) < self.threshold:
+                best = [spans[i][j][0] for j in np.argsort(-probs[i][:, 0], kind="stable")[:2]]
+                wider[i] = windows_around(best, len(items[i][1]))
+        if wider:
+            more = dict(zip(wider, self._predict(claims, items, wider), strict=True))
+            for i, extra in wider.items():
+                spans[i] = spans[i] + extra
+                probs[i] = np.vstack([probs[i], more[i]])
+        for i in todo:
+            out[i] = self._decide(spans[i], probs[i])
+
+    def _second_opinion(
+        self, items: Sequence[tuple[str, Sequence[str]]], out: list[Support | None]
+    ) -> None:
+        """``llm``: the judge decides on the best evidence found; ``both``: the judge must
+        also accept what the entailment model supports. A malformed verdict is unsupported."""
+        assert self.judge is not None
+        asked = [
+            i
+            for i, s in enumerate(out)
+            if s is not None and s.index >= 0 and s.claim and (self.mode == "llm" or s.supported)
+        ]
+        if not asked:
+            return
+        evidence = []
+        for i in asked:
+            a, b = out[i].span  # type: ignore[union-attr]
+            evidence.append((strip_markers(items[i][0]), " ".join(items[i][1][a:b])))
+        for i, verdict in zip(asked, self.judge.judge_many(evidence), strict=True):
+            s = out[i]
+            assert s is not None
+            ok = verdict.supported and (self.mode == "llm" or s.supported)
+            contradiction = 1.0 if verdict.verdict == "contradicted" else s.contradiction
+            out[i] = replace(s, supported=ok, contradiction=contradiction, verdict=verdict.verdict)
+
+    def _predict(
+        self,
+        claims: dict[int, str],
+        items: Sequence[tuple[str, Sequence[str]]],
+        spans: dict[int, list[tuple[int, int]]],
+    ) -> list[np.ndarray]:
+        """Entailment probabilities of every (claim, span) in one batched call, per item."""
+        assert self.entailment is not None
+        pairs = [
+            (claims[i], " ".join(items[i][1][a:b])) for i, item_spans in spans.items()
+            for a, b in item_spans
+        ]  # fmt: skip
+        probs = self.entailment.predict(pairs)
+        out, row = [], 0
+        for item_spans in spans.values():
+            out.append(probs[row : row + len(item_spans)])
+            row += len(item_spans)
+        return out
+
+    def _decide(self, spans: list[tuple[int, int]], probs: np.ndarray) -> Support:
+        """Supported when the best support probability reaches the threshold and no candidate
+        reaches the contradiction veto. The quote is the shortest span within 0.05 of the best
+        (and at the threshold when the claim is supported): one sentence rather than a window
+        that merely contains it."""
+        support, contradiction = probs[:, 0], probs[:, 1]
+        best = float(support.max())
+        floor = best - 0.05 if best < self.threshold else max(self.threshold, best - 0.05)
+        near = [j for j in range(len(spans)) if support[j] >= floor]
+        j = min(near, key=lambda j: (spans[j][1] - spans[j][0], -support[j]))
+        worst = float(contradiction.max())
+        a, b = spans[j]
+        return Support(best >= self.threshold and worst < self.veto, a, best, b, worst)
+
+    def _check_rule(self, claim: str, sentences: Sequence[str]) -> Support:
+        scores = self.rule_scores(claim, sentences)
         best = int(np.argmax(scores))
         passing = np.flatnonzero(scores >= self.threshold)
         if len(passing) > 1 and self.model is not None:
@@ -561,6 +782,21 @@ class Verifier:
             best = int(passing[np.argmax(rationale[passing])])
         value = float(scores[best])
         return Support(value >= self.threshold, best, value)
+
+    def prefilter(self, claim: str, sentences: Sequence[str]) -> list[int]:
+        """Indices of the ``n_candidates`` sentences sharing the most content words with the
+        claim (all of them when there are no more), in text order."""
+        if len(sentences) <= self.n_candidates:
+            return list(range(len(sentences)))
+        words = content_words(claim)
+        overlap = np.asarray(
+            [len(words & content_words(s)) / len(words) if words else 0.0 for s in sentences]
+        )
+        return sorted(int(j) for j in np.argsort(-overlap, kind="stable")[: self.n_candidates])
+
+    def assess_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[Support]:
+        """Alias of :meth:`check_many` (evaluation code reads scores and contradictions)."""
+        return self.check_many(items)
 
     def relevance(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """How well each sentence answers ``question`` (embedding + lexical overlap)."""

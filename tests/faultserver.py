@@ -9,6 +9,11 @@ Runs in a thread on 127.0.0.1 (port 0 = a free one). Each request to
         ...
         assert server.attempts == 2
 
+A scripted model: ``replies`` are returned in order (one per ``ok`` request; then ``reply``),
+or ``respond(body)`` computes each reply from the request (e.g. by its prompt)::
+
+    with FaultServer(replies=['{"verdict": "supported"}', "not json"]) as server: ...
+
 Modes: ``ok`` | ``429`` (with ``Retry-After``) | ``500`` | ``stall`` (headers never come;
 the handler sleeps ``stall_seconds``) | ``malformed`` (200 with a broken JSON body) |
 ``empty`` (200 with an empty completion). "Connection refused" needs no server: use
@@ -21,6 +26,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -46,6 +52,8 @@ class FaultServer:
         retry_after: float | str = 1,
         stall_seconds: float = 30.0,
         reply: str = "The answer is in the sources [1].",
+        replies: list[str] | None = None,
+        respond: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
@@ -54,6 +62,8 @@ class FaultServer:
         self.retry_after = retry_after
         self.stall_seconds = stall_seconds
         self.reply = reply
+        self.replies = list(replies or [])
+        self.respond = respond
         self.requests: list[dict[str, Any]] = []  # parsed request bodies
         self.times: list[float] = []  # monotonic arrival time of each request
         self._lock = threading.Lock()
@@ -93,6 +103,12 @@ class FaultServer:
         if self.fail_first is None or index < self.fail_first:
             return self.mode
         return "ok"
+
+    def _next_reply(self, body: dict[str, Any]) -> str:
+        if self.respond is not None:
+            return self.respond(body)
+        with self._lock:
+            return self.replies.pop(0) if self.replies else self.reply
 
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
         return {
@@ -160,7 +176,7 @@ class FaultServer:
                 elif fault == "empty":
                     self._reply(body, "")
                 else:
-                    self._reply(body, server.reply)
+                    self._reply(body, server._next_reply(body))
 
             def _reply(self, body: dict[str, Any], content: str) -> None:
                 if not body.get("stream"):

@@ -77,7 +77,8 @@ def test_negate_turns_the_claim_around() -> None:
 
 @pytest.fixture(scope="module")
 def verifier(embedder: LocalEmbedder) -> Verifier:
-    return Verifier(embedder)
+    """The similarity rule with its cues (the fallback without an entailment model)."""
+    return Verifier(embedder, entailment=None)
 
 
 def test_contradicted_claims_are_not_supported(verifier: Verifier) -> None:
@@ -107,7 +108,7 @@ def test_threshold_comes_from_the_model_and_token_features_are_filled(
 ) -> None:
     assert isinstance(verifier.model, VerifierModel)
     assert verifier.threshold == pytest.approx(verifier.model.support_threshold)
-    assert Verifier(embedder, model=None).threshold == RULE_THRESHOLD
+    assert Verifier(embedder, model=None, entailment=None).threshold == RULE_THRESHOLD
     assert Verifier(embedder, threshold=0.5).threshold == 0.5
     sentences = [FRUIT, "Cats sleep a lot.", "Fruit juice raised the risk."]
     feats = verifier.features("Whole fruits lower the risk of type 2 diabetes.", sentences)
@@ -123,7 +124,7 @@ def test_without_word_piece_vectors_the_cosine_stands_in(embedder: LocalEmbedder
         embed_documents = staticmethod(embedder.embed_documents)
         embed_query = staticmethod(embedder.embed_query)
 
-    plain = Verifier(SentenceOnly())  # type: ignore[arg-type]
+    plain = Verifier(SentenceOnly(), entailment=None)  # type: ignore[arg-type]
     feats = plain.features("Whole fruits lower diabetes risk.", [FRUIT, "Cats sleep a lot."])
     cosine = feats[:, FEATURES.index("cosine")]
     assert np.allclose(feats[:, FEATURES.index("token_recall")], cosine)

@@ -44,7 +44,8 @@ ABSTRACT = [
 
 @pytest.fixture(scope="module")
 def verifier(embedder: LocalEmbedder) -> Verifier:
-    return Verifier(embedder, threshold=0.58)
+    """The similarity rule (the fallback when no entailment model is installed)."""
+    return Verifier(embedder, threshold=0.58, entailment=None)
 
 
 def test_shipped_model_loads_and_matches_the_features() -> None:
@@ -99,7 +100,7 @@ def test_empty_inputs(verifier: Verifier) -> None:
 
 
 def test_rule_fallback_without_a_model(embedder: LocalEmbedder) -> None:
-    rule = Verifier(embedder, threshold=0.58, model=None)
+    rule = Verifier(embedder, threshold=0.58, model=None, entailment=None)
     assert rule.model is None
     assert rule.rationale("Aspirin reduces colorectal cancer.", ABSTRACT) == [2]
     assert rule.check("Aspirin reduced colorectal cancer risk by 24%.", ABSTRACT).supported
@@ -218,10 +219,10 @@ def test_evaluate_counts_rationales_and_support(scifact_dir: Path, verifier: Ver
 
 def test_fit_and_cross_validate_on_tiny_set(scifact_dir: Path, embedder: LocalEmbedder) -> None:
     pairs: list[ClaimPair] = load_scifact(scifact_dir / "claims.jsonl")
-    base = Verifier(embedder, model=None)
+    base = Verifier(embedder, model=None, entailment=None)
     model = fit_verifier_model(base, pairs, kind="logistic")
     assert model.support is None and isinstance(model.rationale, LinearModel)
-    fitted = Verifier(embedder, model=model)
+    fitted = Verifier(embedder, model=model, entailment=None)
     assert fitted.rationale("Vitamin D supplements reduce hip fractures.", CORPUS["11"])[0] == 2
     cv = cross_validate(base, pairs, folds=2, kind="logistic")
     assert len(cv.folds) == 2 and sum(f.pairs for f in cv.folds) == len(pairs)

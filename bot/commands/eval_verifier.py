@@ -60,7 +60,8 @@ def eval_verifier(
         ),
     ] = None,
     rule: Annotated[
-        bool, typer.Option("--rule", help="Evaluate the hand-weighted rule, without the model.")
+        bool,
+        typer.Option("--rule", help="Evaluate the similarity rule, without the entailment model."),
     ] = False,
     cache: Annotated[
         Path | None,
@@ -77,6 +78,11 @@ def eval_verifier(
     P/R/F1 compares the sentences the verifier would quote with the gold rationale sentences
     (pairs with evidence); support P/R/F1 treats SUPPORT as positive and CONTRADICT +
     not-enough-info as negative (all pairs). Precision matters most there.
+
+    The shipped entailment model was trained on the SciFact train claims, so its figures on
+    them are in-sample; its cross-validated figures are in its model card
+    (bot/models/entailment/card.md, from `paperbot train verifier`). --cv cross-validates the
+    rationale model and the similarity rule's threshold.
     """
 
     def setup() -> Any:
@@ -101,7 +107,8 @@ def eval_verifier(
     from bot.verify import Verifier
 
     chosen = settings.verify_threshold if threshold is None else threshold
-    kwargs: dict[str, Any] = {"model": None} if rule or fit is not None else {}
+    # --rule and --fit work on the similarity rule and its rationale model (no entailment)
+    kwargs: dict[str, Any] = {"model": None, "entailment": None} if rule or fit is not None else {}
     verifier = run_or_exit(lambda: Verifier(embedder, threshold=chosen, **kwargs))
     with progress_bar(not as_json and err.is_terminal) as progress:
         run_or_exit(lambda: warm_embeddings(verifier, pairs, progress))
@@ -111,7 +118,7 @@ def eval_verifier(
         if fit is not None:
             model = run_or_exit(lambda: fit_verifier_model(verifier, pairs))
             model.save(fit)
-            verifier = Verifier(embedder, threshold=chosen, model=model)
+            verifier = Verifier(embedder, threshold=chosen, model=model, entailment=None)
         report = run_or_exit(lambda: evaluate_verifier(verifier, pairs, progress))
         cv = None
         if folds:

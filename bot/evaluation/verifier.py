@@ -531,7 +531,9 @@ def cross_validate(
         model = fit_verifier_model(
             verifier, train, precision_target, support_model=support_model, kind=kind
         )
-        fold_verifier = Verifier(verifier.embedder, threshold=model.support_threshold, model=model)
+        fold_verifier = Verifier(
+            verifier.embedder, threshold=model.support_threshold, model=model, entailment=None
+        )
         reports.append(evaluate_verifier(fold_verifier, test))
         if progress:
             progress("folds", k + 1, folds)

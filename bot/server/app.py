@@ -92,6 +92,18 @@ class SummarizeRequest(BaseModel):
     words: int | None = Field(None, ge=10, le=1000, description="Word budget.")
 
 
+class CheckRequest(BaseModel):
+    text: str = Field(
+        ...,
+        min_length=1,
+        max_length=200_000,
+        description="Your text; a sentence may cite a paper with a [paper-id] marker.",
+    )
+    paper_id: str | None = Field(
+        None, max_length=500, description="Check every sentence against this paper."
+    )
+
+
 class NewsletterRequest(BaseModel):
     query: str | None = Field(None, min_length=1, max_length=2000)
     paper_ids: list[str] | None = Field(None, min_length=1, max_length=30)
@@ -303,6 +315,13 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
             return locked(method, req.paper_id, **options).to_dict()  # type: ignore[no-any-return]
         ids = list(dict.fromkeys(req.paper_ids or []))
         return {"summaries": [locked(method, pid, **options).to_dict() for pid in ids]}
+
+    @api.post("/check", summary="Check each sentence of a text against the papers it cites")
+    def check(req: CheckRequest) -> dict[str, Any]:
+        """Per sentence: ``status`` (supported / contradicted / unsupported), ``paper_id``,
+        ``quote`` (exact source text), ``start``/``end`` (its offsets in the paper's text) and
+        ``score``; the shape of ``paperbot check --json``."""
+        return locked(bot.check, req.text, req.paper_id).to_dict()  # type: ignore[no-any-return]
 
     @api.post(
         "/newsletter",
