@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="paperbot",
     help="Ask questions about research papers and get answers with verified citations.\n\n"
-    "Works offline by default (local embeddings, embedded Chroma, a small local model, and an "
-    "extractive fallback). Settings come from the environment and .env (see .env.example).",
+    "Works offline by default: local embeddings, embedded Chroma, and answers quoted from the "
+    "papers. Set OPENAI_BASE_URL (any OpenAI-compatible endpoint, Ollama included) for written "
+    "answers. Settings come from the environment and .env (see .env.example).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -70,6 +71,7 @@ __all__ = [
     "out",
     "print_ingest_report",
     "print_json",
+    "print_mode_hint",
     "progress_bar",
     "run_or_exit",
 ]
@@ -88,6 +90,15 @@ def _run(fn: Callable[[], T]) -> T:
     except PaperbotError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
+
+
+def print_mode_hint(bot: Any) -> None:
+    """Say once (on stderr) how to get written answers, when none are configured."""
+    from bot.llms import written_answers_hint
+
+    hint = written_answers_hint(bot.settings)
+    if hint:
+        err.print(f"[dim]hint: {escape(hint)}[/]")
 
 
 def _print_json(data: Any) -> None:
@@ -247,6 +258,7 @@ def ask(
     )
     for note in answer.notes:
         out.print(f"[dim]note: {escape(note)}[/]")
+    print_mode_hint(bot)
 
 
 @app.command()

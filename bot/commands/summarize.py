@@ -7,7 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from bot.cli import JsonOpt, app, bot_from_env, err, out, print_json, run_or_exit
+from bot.cli import (
+    JsonOpt,
+    app,
+    bot_from_env,
+    err,
+    out,
+    print_json,
+    print_mode_hint,
+    run_or_exit,
+)
 from bot.lookup import AmbiguousPaperError
 from bot.types import LaySummary, Paper
 
@@ -113,3 +122,4 @@ def summarize(
         print_json(result.to_dict())
     else:
         _print_summary(result)
+        print_mode_hint(bot)
