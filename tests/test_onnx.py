@@ -64,3 +64,32 @@ def test_backend_choice(tmp_path: Path, onnx_root: Path) -> None:
         LocalEmbedder(backend="onnx", onnx_root=tmp_path / "empty")
     with pytest.raises(ConfigError, match="unknown backend"):
         LocalEmbedder(backend="tpu")
+
+
+def test_ask_in_a_new_process_imports_no_torch(seed_home: Path) -> None:
+    """With the install-time export present, a question is answered without torch,
+    transformers or sentence-transformers (what made the first `ask` take 18-25 s)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    if find_export(default_local_model()) is None:
+        pytest.skip("no ONNX export in the cache folder: run python -m bot.onnx_export")
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['paperbot', 'ask', 'What is grokking?', '--json']\n"
+        "try:\n"
+        "    runpy.run_module('bot', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=cli_env(seed_home), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"citations"' in done.stdout
+    assert done.stdout.strip().endswith("HEAVY="), done.stdout[-200:]

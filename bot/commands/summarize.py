@@ -83,10 +83,16 @@ def _print_summary(result: LaySummary) -> None:
     met = "met" if result.met else "missed"
     fallback = f", fallback from {result.fallback_from}" if result.fallback_from else ""
     cached = "; cached" if result.cached else ""
+    if result.mode == "extractive":  # say what was done: quoted, or written by which model
+        how = f"quoted from the abstract, LaTeX removed (mode extractive{fallback})"
+    else:
+        how = (
+            f"written by {escape(result.model)} (mode {result.mode}); {result.supported}/"
+            f"{result.total} sentences kept after checking them against the abstract"
+        )
     out.print(
         f"\n[dim]reading level FKGL {result.fkgl:.1f} (target {result.target:g}, {met}); "
-        f"{result.audience} audience; mode {result.mode} ({escape(result.model)}{fallback}); "
-        f"verified {result.supported}/{result.total} sentences{cached}[/]"
+        f"{result.audience} audience; {how}{cached}[/]"
     )
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]")
