@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import describe  # noqa: E402
+from benchmarks.machine import describe, publish  # noqa: E402
 from benchmarks.train_sentence_scorer import load_pubmedqa  # noqa: E402
 from bot.answer import (  # noqa: E402
     CitationNumberer,
@@ -264,10 +264,7 @@ def main() -> None:
                 f"{pct(t, 'padding')} | {lean(t)} | {t.mean('sentences'):.2f} | "
                 f"{pct(t, 'abstained')} |"
             )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import describe  # noqa: E402
+from benchmarks.machine import describe, publish  # noqa: E402
 from benchmarks.servers import free_port, serving  # noqa: E402
 
 PAPERBOT = str(Path(sys.executable).with_name("paperbot"))
@@ -173,10 +173,7 @@ def main() -> None:
         "",
         f"The API's first answer after start-up (warm-up included) took {api['first_s']:.2f} s.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

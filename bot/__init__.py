@@ -29,27 +29,15 @@ if TYPE_CHECKING:
     from bot.settings import Settings, load_settings
     from bot.types import Answer, Citation, IngestFailure, IngestReport, Paper, SearchHit
 
+from bot import errors as _errors  # no dependencies: cheap
+
 # Public names and the module each lives in. They are imported on first use (PEP 562), so
 # `paperbot --help` does not pay for the whole pipeline's imports.
 _EXPORTS = {
     "PaperBot": "bot.api",
     "Settings": "bot.settings",
     "load_settings": "bot.settings",
-    **{
-        name: "bot.errors"
-        for name in (
-            "ConfigError",
-            "EmbeddingMismatchError",
-            "EmptyStoreError",
-            "InputError",
-            "LLMError",
-            "LLMUnavailableError",
-            "MissingExtraError",
-            "PaperbotError",
-            "ReaderError",
-            "StoreError",
-        )
-    },
+    **{name: "bot.errors" for name in _errors.__all__},
     **{
         name: "bot.types"
         for name in ("Answer", "Citation", "IngestFailure", "IngestReport", "Paper", "SearchHit")

@@ -250,7 +250,7 @@ def extractive_answer(
             quoted[src.paper.id][context[i].index] = context[i]
     numberer = CitationNumberer()
     groups = []
-    for src in papers:
+    for src in sorted(papers, key=lambda p: -paper_rel[p.paper.id]):  # most relevant first
         parts = [
             f"{s.text} [{numberer.number(src, s)}]"
             for _, s in sorted(quoted[src.paper.id].items())

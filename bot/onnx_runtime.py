@@ -41,6 +41,9 @@ class OnnxModel:
         )
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # no busy-waiting worker threads: on a shared 2-core machine spinning costs more than
+        # it saves (measured 50.7 s -> 39.9 s for 50 chunks under load)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         threads = int(os.environ.get("PAPERBOT_ONNX_THREADS", "0") or 0)
         if threads:
             options.intra_op_num_threads = threads

@@ -71,7 +71,10 @@ FEATURES: tuple[str, ...] = (
 
 # A sentence that leans on the one before it (this/they/these/first/however ...).
 REFERS_BACK = re.compile(
-    r"^\W*(?:this|that|these|those|they|them|their|it|its|such|here|there|then|thus|hence|"
+    # "This paper / In this work ..." names the paper itself: that stands alone
+    r"^\W*(?!(?:in )?(?:this|the present) (?:paper|work|study|article|book|thesis|letter|note|"
+    r"review|manuscript|survey|chapter|report)\b)"
+    r"(?:this|that|these|those|they|them|their|it|its|such|here|there|then|thus|hence|"
     r"therefore|however|moreover|furthermore|additionally|also|besides|meanwhile|"
     r"nevertheless|nonetheless|consequently|accordingly|instead|similarly|likewise|"
     r"first(?:ly)?|second(?:ly)?|third(?:ly)?|finally|lastly|next|in (?:this|these|that|"
