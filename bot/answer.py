@@ -255,7 +255,7 @@ def extractive_answer(
             f"{s.text} [{numberer.number(src, s)}]"
             for _, s in sorted(quoted[src.paper.id].items())
         ]
-        title = " ".join(src.paper.title.split())
+        title = " ".join(plain_text(redact(src.paper.title)).split())  # titles are untrusted
         groups.append(f"\u201c{title}\u201d: " + " ".join(parts))
     n = len(numberer.citations)
     return _Draft("\n\n".join(groups), numberer.citations, n, n), best
