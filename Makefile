@@ -32,6 +32,8 @@ $(VENV)/.installed: pyproject.toml
 			--no-cache-dir --no-deps -w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); \
 	fi
 	$(BIN)/pip install --quiet $(FIND_LINKS) --find-links $(WHEEL_CACHE) -e '.[dev]'
+	@# the MiniLM encoder as ONNX (~/.cache/paperbot/onnx): queries load it in <1 s, not torch
+	$(BIN)/python -m bot.onnx_export
 	touch $@
 
 demo: install

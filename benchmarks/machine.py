@@ -35,3 +35,10 @@ def describe(*modules: str) -> str:
             version = f"{version} ({module.get_num_threads()} threads)"
         parts.append(f"{name} {version}")
     return "; ".join(parts)
+
+
+def publish(text: str, out: Path) -> None:
+    """Print a results table and write it to ``out`` (benchmarks/results/*.md)."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")

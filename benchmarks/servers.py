@@ -20,10 +20,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(cmd: list[str], probe: str, log: Path | None, timeout: float) -> Iterator[None]:
-    """Run ``cmd`` until ``probe`` (a URL) answers; stop it when the block ends."""
+def serving(
+    cmd: list[str],
+    probe: str,
+    log: Path | None,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
+    """Run ``cmd`` (with ``env``, default ours) until ``probe`` (a URL) answers; stop it when
+    the block ends."""
     out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -10,21 +10,51 @@ Public API::
 
 from __future__ import annotations
 
-from bot.api import PaperBot
-from bot.errors import (
-    ConfigError,
-    EmbeddingMismatchError,
-    EmptyStoreError,
-    InputError,
-    LLMError,
-    LLMUnavailableError,
-    MissingExtraError,
-    PaperbotError,
-    ReaderError,
-    StoreError,
-)
-from bot.settings import Settings, load_settings
-from bot.types import Answer, Citation, IngestFailure, IngestReport, Paper, SearchHit
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.api import PaperBot
+    from bot.errors import (
+        ConfigError,
+        EmbeddingMismatchError,
+        EmptyStoreError,
+        InputError,
+        LLMError,
+        LLMUnavailableError,
+        MissingExtraError,
+        PaperbotError,
+        ReaderError,
+        StoreError,
+    )
+    from bot.settings import Settings, load_settings
+    from bot.types import Answer, Citation, IngestFailure, IngestReport, Paper, SearchHit
+
+from bot import errors as _errors  # no dependencies: cheap
+
+# Public names and the module each lives in. They are imported on first use (PEP 562), so
+# `paperbot --help` does not pay for the whole pipeline's imports.
+_EXPORTS = {
+    "PaperBot": "bot.api",
+    "Settings": "bot.settings",
+    "load_settings": "bot.settings",
+    **{name: "bot.errors" for name in _errors.__all__},
+    **{
+        name: "bot.types"
+        for name in ("Answer", "Citation", "IngestFailure", "IngestReport", "Paper", "SearchHit")
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bot' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

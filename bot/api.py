@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.answer import answer_question
 from bot.errors import ConfigError, InputError
-from bot.ingest import Progress, ingest_papers, ingest_paths
 from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
 
@@ -28,6 +26,7 @@ if TYPE_CHECKING:
     from bot.check import CheckReport
     from bot.doctor import DoctorReport
     from bot.embeddings import Embedder
+    from bot.ingest import Progress
     from bot.llms import ChatLLM
     from bot.portability import ExportSummary, ImportReport
     from bot.retrieve import Retriever
@@ -143,6 +142,7 @@ class PaperBot:
 
         Holds the store's writer lock throughout (embedded store: a second writer process
         fails fast with a StoreError naming this one; readers are not blocked)."""
+        from bot.ingest import ingest_paths
         from bot.store import store_writing
 
         with store_writing(self.settings):  # before loading models: a second writer fails fast
@@ -152,6 +152,7 @@ class PaperBot:
 
     def add_papers(self, papers: Iterable[Paper], progress: Progress | None = None) -> IngestReport:
         """Upsert already-built :class:`Paper` objects (holding the writer lock, as ingest)."""
+        from bot.ingest import ingest_papers
         from bot.store import store_writing
 
         with store_writing(self.settings):
@@ -199,21 +200,25 @@ class PaperBot:
         until: str | None = None,
         categories: Iterable[str] | str | None = None,
         authors: Iterable[str] | str | None = None,
+        paper_ids: Iterable[str] | None = None,
     ) -> Answer:
         """Answer ``question`` with citations verified against the cited abstracts.
 
         ``on_token`` streams the model's raw tokens (the returned answer is the verified one);
         ``query`` overrides the retrieval text (e.g. a follow-up rewritten as a standalone
         question); ``since``/``until``/``categories``/``authors`` restrict the sources as in
-        :meth:`search`."""
+        :meth:`search`; ``paper_ids`` answers from these papers only (a chat follow-up)."""
+        from bot.answer import answer_question
         from bot.filters import SearchFilter
 
         filters = SearchFilter.build(since, until, categories, authors)
         retriever: Any = self.retriever
-        if filters is not None:
+        ids = list(dict.fromkeys(paper_ids or []))
+        if filters is not None or ids:
             from bot.retrieve import ScopedRetriever
 
-            retriever = ScopedRetriever(self.retriever, filters=filters)
+            where = {"paper_id": {"$in": ids}} if ids else None
+            retriever = ScopedRetriever(self.retriever, filters=filters, where=where)
         return answer_question(
             question,
             retriever,
@@ -375,6 +380,12 @@ class PaperBot:
         )
 
     def papers(self) -> list[Paper]:
+        if self._store is None:  # listing needs no chromadb when the store file is readable
+            from bot.catalog import read_catalog
+
+            catalog = read_catalog(self.settings)
+            if catalog is not None:
+                return sorted(catalog.papers, key=lambda p: p.title.lower())
         return sorted(self.store.iter_papers(), key=lambda p: p.title.lower())
 
     def paper(self, paper_id: str) -> Paper:
@@ -384,14 +395,33 @@ class PaperBot:
         return found[0]
 
     def stats(self) -> dict[str, Any]:
+        """Counts, embedding model, store location, generation mode. Reads the embedded
+        store's file directly when it can (:mod:`bot.catalog`): no model, no chromadb."""
         from bot.llms import resolve_mode
 
+        catalog = None
+        if self._store is None and self._embedder is None:
+            from bot.catalog import read_catalog
+
+            catalog = read_catalog(self.settings)
+        if catalog is not None and catalog.metadata.get("embedding_model"):
+            counts: dict[str, Any] = {
+                "papers": len(catalog.papers),
+                "chunks": catalog.n_chunks,
+                "embedding_model": catalog.metadata["embedding_model"],
+                "embedding_dim": catalog.metadata.get("embedding_dim"),
+                "store": str(self.settings.store_dir),
+            }
+        else:
+            counts = {
+                "papers": self.store.count_papers(),
+                "chunks": self.store.count_chunks(),
+                "embedding_model": self.embedder.name,
+                "embedding_dim": self.embedder.dimension,
+                "store": self.store.location,
+            }
         return {
-            "papers": self.store.count_papers(),
-            "chunks": self.store.count_chunks(),
-            "embedding_model": self.embedder.name,
-            "embedding_dim": self.embedder.dimension,
-            "store": self.store.location,
+            **counts,
             "collection": self.settings.collection,
             "server_mode": self.settings.server_mode,
             "llm_mode": resolve_mode(self.settings),

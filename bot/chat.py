@@ -15,6 +15,11 @@ Rewriting:
   turn cited appended (``"... (about: <title>)"``), or the previous standalone question when
   nothing was cited.
 - A first question, or one that stands alone, is used unchanged ("none").
+
+A rewritten follow-up is also *scoped*: it is answered from the papers the previous turn
+cited (``Rewrite.paper_ids``; ``scope`` in the JSON), so "what datasets did they use?" after a
+question about PFGM++ quotes PFGM++, or abstains, rather than a paper that merely mentions
+datasets.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Rewrite:
     method: str  # "none" | "rules" | "llm" | "llm+rules"
     notes: list[str] = field(default_factory=list)
     ms: float = 0.0
+    # A follow-up that refers back is answered from the papers the previous turn cited.
+    paper_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +84,7 @@ class ChatResult:
         data["turn"] = self.turn
         data["standalone_question"] = self.rewrite.standalone
         data["rewrite"] = self.rewrite.method
+        data["scope"] = list(self.rewrite.paper_ids)
         return data
 
 
@@ -95,6 +103,19 @@ def _carried(history: list[Turn]) -> tuple[list[str], str]:
         if titles:
             return titles[:2], previous
     return [], previous
+
+
+def _carried_papers(history: list[Turn], limit: int = 3) -> dict[str, str]:
+    """Id -> title of the papers cited by the latest turn that cited anything."""
+    for turn in reversed(history):
+        found = {
+            str(c["paper_id"]): str(c.get("title", ""))
+            for c in turn.answer.get("citations") or []
+            if c.get("paper_id")
+        }
+        if found:
+            return dict(list(found.items())[:limit])
+    return {}
 
 
 def _mentions(text: str, titles: list[str]) -> bool:
@@ -176,7 +197,17 @@ def rewrite_question(
     """The standalone question for ``question`` given the session ``history`` (oldest first)."""
     started = time.perf_counter()
     question = check_question(question, settings)
-    result = _rewrite(question, history[-settings.chat_history_turns :], llm, settings)
+    recent = history[-settings.chat_history_turns :]
+    result = _rewrite(question, recent, llm, settings)
+    if result.method != "none":
+        scope = _carried_papers(recent)
+        result.paper_ids = list(scope)
+        if scope:
+            result.notes.append(
+                "a follow-up: answered from the papers the previous answer cited ("
+                + "; ".join(scope.values())
+                + ")"
+            )
     result.ms = (time.perf_counter() - started) * 1000
     return result
 
@@ -230,7 +261,13 @@ def chat_turn(
     turn_n = (history[-1].n + 1) if history else 1
     if on_rewrite is not None:
         on_rewrite(session_id, turn_n, rewrite)
-    answer = bot.ask(rewrite.question, k, on_token=on_token, query=rewrite.standalone)
+    answer = bot.ask(
+        rewrite.question,
+        k,
+        on_token=on_token,
+        query=rewrite.standalone,
+        paper_ids=rewrite.paper_ids or None,
+    )
     answer.timings_ms = {"rewrite": rewrite.ms, **answer.timings_ms}
     answer.notes = [*rewrite.notes, *answer.notes]
     result = ChatResult(session_id, turn_n, rewrite, answer)

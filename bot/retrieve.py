@@ -262,11 +262,13 @@ class ScopedRetriever:
         filters: SearchFilter | None = None,
         mode: str | None = None,
         diverse: bool = False,
+        where: dict[str, Any] | None = None,
     ) -> None:
         self.base = base
         self.filters = filters
         self.mode = mode
         self.diverse = diverse
+        self.where = where  # a raw Chroma filter added to every search (e.g. paper ids)
         self.store = base.store
         self.embedder = base.embedder
         self.max_k = base.max_k
@@ -277,7 +279,7 @@ class ScopedRetriever:
         options.setdefault("filters", self.filters)
         options.setdefault("mode", self.mode)
         options.setdefault("diverse", self.diverse)
-        return self.base.search(query, k=k, where=where, **options)
+        return self.base.search(query, k=k, where=_and(self.where, where), **options)
 
 
 def _and(*clauses: dict[str, Any] | None) -> dict[str, Any] | None:

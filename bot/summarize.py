@@ -43,6 +43,7 @@ from bot.errors import InputError, LLMError
 from bot.latex import clean_latex
 from bot.prompts import load_prompt
 from bot.readability import fkgl, target_grade
+from bot.sentence_scorer import refers_back
 from bot.sentences import split_sentences
 from bot.types import Citation, GlossaryEntry, LaySummary, Paper, Sentence
 from bot.verify import content_words, numbers_in, strip_markers
@@ -326,6 +327,8 @@ def _extractive(
             score -= 0.05  # the first sentence is usually background
         if length < 6:
             score -= 0.3
+        if refers_back(text):
+            score -= 0.15  # "Then we ...", "This ...": reads badly without the sentence before
         base.append(score)
     roles = [("did", _DID, 0.25), ("found", _FOUND, 0.2)]
     if kind == "summary":

@@ -495,7 +495,9 @@ class Verifier:
                     cache.popitem(last=False)
         return [found[t] for t in texts]
 
-    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Sentence vectors of ``texts`` through the verifier's cache (texts it has scored for
+        relevance are not embedded again)."""
         vectors = self._lookup(self._cache, texts, self.embedder.embed_documents)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -545,7 +547,7 @@ class Verifier:
         if not n or not claim:
             return out
         turned = negate(claim)
-        vecs = self._vectors([claim, turned or claim, *sentences])
+        vecs = self.embed([claim, turned or claim, *sentences])
         cosine = np.clip(vecs[2:] @ vecs[0], 0.0, 1.0)
         # closer to the claim than to the claim turned around (0 when it cannot be turned)
         polarity = (vecs[2:] @ vecs[0] - vecs[2:] @ vecs[1]) if turned else np.zeros(n)
@@ -802,7 +804,7 @@ class Verifier:
         """How well each sentence answers ``question`` (embedding + lexical overlap)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        vecs = self._vectors([question, *sentences])
+        vecs = self.embed([question, *sentences])
         cosine = np.clip(vecs[1:] @ vecs[0], 0.0, 1.0)
         lexical = np.asarray([self.lexical(question, s) for s in sentences], dtype=np.float32)
         return (0.7 * cosine + 0.3 * lexical).astype(np.float32)

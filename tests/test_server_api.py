@@ -165,8 +165,9 @@ def test_chat_streams_tokens_then_the_verified_answer(api_server: Server) -> Non
     meta, final = events[0][1], events[-1][1]
     assert meta["session_id"] == final["session_id"] and meta["turn"] == final["turn"] == 1
     assert final["standalone_question"] == FIRST and final["rewrite"] == "none"
-    # extractive mode: the streamed text is the final answer, chunked
+    # extractive mode: the streamed text is the final answer, chunked, and no draft
     assert "".join(e["text"] for kind, e in events if kind == "token") == final["answer"]
+    assert [e["draft"] for kind, e in events if kind == "token"] == [False] * (len(kinds) - 2)
     assert final["citations"] and final["verified"]["supported"] == final["verified"]["total"]
     assert GROKKING in {c["title"] for c in final["citations"]}
 
@@ -183,6 +184,10 @@ def test_follow_up_keeps_the_thread_over_http(api_server: Server) -> None:
         assert meta["rewrite"] == "rules" and GROKKING in meta["standalone_question"]
         assert second["turn"] == 2 and second["question"] == FOLLOW_UP
         assert grokking_id in second["retrieved"]
+        # a follow-up about "it" stays on the papers the first answer cited
+        cited_first = list(dict.fromkeys(c["paper_id"] for c in first["citations"]))
+        assert second["scope"] == cited_first[:3]
+        assert set(second["retrieved"]) <= set(second["scope"])
 
         session = client.get(f"/api/sessions/{first['session_id']}").json()
         assert [t["n"] for t in session["history"]] == [1, 2]
@@ -349,6 +354,7 @@ def test_chat_streams_local_model_tokens(
     assert kinds[0] == "meta" and kinds[-1] == "final", kinds
     tokens = [e["text"] for kind, e in events if kind == "token"]
     assert len(tokens) > 3  # the model's raw tokens, as they came
+    assert all(e["draft"] is True for kind, e in events if kind == "token")  # labelled drafts
     final = events[-1][1]
     # the final answer is the verified one: the model's own (verified) or the extractive one
     assert final["mode"] == "local" or final["fallback_from"] == "local", final

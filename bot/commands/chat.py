@@ -17,7 +17,17 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from bot.cli import JsonOpt, KOpt, app, bot_from_env, err, out, run_or_exit
+from bot.cli import (
+    JsonOpt,
+    KOpt,
+    app,
+    bot_from_env,
+    err,
+    how_answered,
+    out,
+    print_mode_hint,
+    run_or_exit,
+)
 from bot.errors import PaperbotError
 
 __all__ = ["chat"]
@@ -26,6 +36,9 @@ HELP = (
     "Ask a question, then follow-ups. Commands: /sources (the last answer's sources), "
     "/summarize N (lay summary of source N), /new (new conversation), /session, /help, /quit"
 )
+
+
+DRAFT_LABEL = Text("draft, not verified yet: ", style="bold yellow")
 
 
 class Repl:
@@ -56,6 +69,7 @@ class Repl:
     def run(self) -> None:
         if not self.as_json:
             out.print(f"[dim]{HELP}[/]")
+            print_mode_hint(self.bot)
         for line in self.lines():
             if not line:
                 continue
@@ -155,8 +169,9 @@ class Repl:
 
         def on_token(token: str) -> None:
             if live is not None:
-                draft.append(token)
-                live.update(draft)  # the raw draft; replaced by the verified answer below
+                draft.append(token, style="dim")
+                # the raw draft, labelled as such; replaced by the verified answer below
+                live.update(Text.assemble(DRAFT_LABEL, draft))
 
         try:
             result = self.bot.chat(question, self.session_id, self.k, on_token=on_token)
@@ -180,12 +195,8 @@ def print_answer(data: dict[str, Any]) -> None:
     out.print(f"[bold green]paperbot>[/] {escape(data['answer'])}")
     if data.get("citations"):
         print_sources(data["citations"])
-    verified = data.get("verified", {})
-    fallback = f", fallback from {data['fallback_from']}" if data.get("fallback_from") else ""
     out.print(
-        f"[dim]{data['mode']} ({escape(str(data['model']))}{fallback}); verified "
-        f"{verified.get('supported', 0)}/{verified.get('total', 0)} cited sentences; "
-        f"session {data['session_id']} turn {data['turn']}[/]"
+        f"[dim]{escape(how_answered(data))}; session {data['session_id']} turn {data['turn']}[/]"
     )
     for note in data.get("notes", []):
         out.print(f"[dim]note: {escape(note)}[/]")
@@ -213,7 +224,9 @@ def chat(
 ) -> None:
     """Chat about the papers in the terminal: follow-up questions keep the thread.
 
-    Answers stream, then the verified answer (with numbered sources) replaces the draft.
+    A model's answer streams as a labelled, unverified draft; the verified answer (with
+    numbered sources) then replaces it. A follow-up that refers back ("they", "it") is
+    answered from the papers the previous turn cited.
     Commands: /sources, /summarize N, /new, /session, /help, /quit. With --json, questions
     are read line by line from stdin and each turn prints one JSON object per line.
     """

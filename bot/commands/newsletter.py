@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli import JsonOpt, app, bot_from_env, err, progress_bar, run_or_exit
+from bot.cli import (
+    JsonOpt,
+    app,
+    bot_from_env,
+    err,
+    print_mode_hint,
+    progress_bar,
+    run_or_exit,
+)
 from bot.commands.summarize import AudienceOpt, GradeOpt, NoCacheOpt, print_candidates
 from bot.lookup import AmbiguousPaperError
 
@@ -101,6 +109,8 @@ def newsletter(
     from bot.render import render_digest
 
     text = render_digest(digest, fmt)
+    if fmt != "json":
+        print_mode_hint(bot)
     if out_path is None:
         sys.stdout.write(text)
         return

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from bot.cli import JsonOpt, app, bot_from_env, err, out, print_json, run_or_exit
+from bot.cli import (
+    JsonOpt,
+    app,
+    bot_from_env,
+    err,
+    out,
+    print_json,
+    print_mode_hint,
+    run_or_exit,
+)
 from bot.lookup import AmbiguousPaperError
 from bot.types import LaySummary, Paper
 
@@ -74,10 +83,16 @@ def _print_summary(result: LaySummary) -> None:
     met = "met" if result.met else "missed"
     fallback = f", fallback from {result.fallback_from}" if result.fallback_from else ""
     cached = "; cached" if result.cached else ""
+    if result.mode == "extractive":  # say what was done: quoted, or written by which model
+        how = f"quoted from the abstract, LaTeX removed (mode extractive{fallback})"
+    else:
+        how = (
+            f"written by {escape(result.model)} (mode {result.mode}); {result.supported}/"
+            f"{result.total} sentences kept after checking them against the abstract"
+        )
     out.print(
         f"\n[dim]reading level FKGL {result.fkgl:.1f} (target {result.target:g}, {met}); "
-        f"{result.audience} audience; mode {result.mode} ({escape(result.model)}{fallback}); "
-        f"verified {result.supported}/{result.total} sentences{cached}[/]"
+        f"{result.audience} audience; {how}{cached}[/]"
     )
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]")
@@ -113,3 +128,4 @@ def summarize(
         print_json(result.to_dict())
     else:
         _print_summary(result)
+        print_mode_hint(bot)

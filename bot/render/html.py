@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 
+from bot.render.footer import footer_text
 from bot.render.markdown import safe_url
 from bot.types import Digest, LaySummary
 
@@ -66,14 +67,7 @@ def render_html(digest: Digest) -> str:
                 f'border-bottom:1px solid #f3f4f6;">{_e(section.title)}</h2>'
             )
         body.extend(_item(item) for item in section.items)
-    items = digest.items
-    supported = sum(i.supported for i in items)
-    total = sum(i.total for i in items)
-    model = digest.mode + (f" ({digest.model})" if digest.model != "none" else "")
-    footer = (
-        f"{len(items)} papers \u00b7 {supported}/{total} blurb sentences verified against their "
-        f"abstracts \u00b7 {model}" + (f" \u00b7 {digest.date}" if digest.date else "")
-    )
+    footer = footer_text(digest)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bot.render.footer import footer_text
 from bot.types import Digest, LaySummary
 
 __all__ = ["md_escape", "render_markdown", "safe_url"]
@@ -56,16 +57,5 @@ def render_markdown(digest: Digest) -> str:
             lines += [f"## {md_escape(section.title)}", ""]
         for item in section.items:
             lines += _item(item, level)
-    items = digest.items
-    supported = sum(i.supported for i in items)
-    total = sum(i.total for i in items)
-    model = f"{digest.mode}" + (f" ({digest.model})" if digest.model != "none" else "")
-    lines += [
-        "---",
-        "",
-        f"*{len(items)} papers \u00b7 {supported}/{total} blurb sentences verified against "
-        f"their abstracts \u00b7 {md_escape(model)}"
-        + (f" \u00b7 {digest.date}" if digest.date else "")
-        + "*",
-    ]
+    lines += ["---", "", f"*{md_escape(footer_text(digest))}*"]
     return "\n".join(lines).rstrip() + "\n"

@@ -5,8 +5,10 @@ Routes (JSON shapes are the CLI's ``--json`` shapes; errors are ``{"detail": "..
 =========================  ===============================================================
 ``POST /api/ask``          one question -> the verified answer
 ``POST /api/chat``         a chat turn; server-sent events: ``meta`` (session, rewritten
-                           question), ``token`` (draft text), then ``final`` (the verified
-                           answer, which replaces the draft) or ``error``.
+                           question), ``token`` (text; ``"draft": true`` for a model's raw,
+                           unverified draft, false for the already verified extractive
+                           answer), then ``final`` (the verified answer, which replaces a
+                           draft) or ``error``.
                            ``"stream": false`` returns the final JSON instead.
 ``GET  /api/sessions``     chat sessions; ``GET /api/sessions/{id}`` one with its turns
 ``POST /api/summarize``    a lay summary (``paper_id``; or ``paper_ids`` for several)
@@ -229,7 +231,7 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
             if cancelled.is_set():
                 raise _Cancelled
             streamed = True
-            emit(("token", {"text": text}))
+            emit(("token", {"text": text, "draft": True}))
 
         def on_rewrite(session_id: str, turn: int, rewrite: Any) -> None:
             emit(
@@ -257,7 +259,7 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
                 )
                 if not streamed:  # extractive mode: no model tokens; stream the final text
                     for chunk in _word_chunks(result.answer.answer):
-                        emit(("token", {"text": chunk}))
+                        emit(("token", {"text": chunk, "draft": False}))
                 emit(("final", result.to_dict()))
             except _Cancelled:
                 log.info("chat stream cancelled by the client")

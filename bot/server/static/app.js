@@ -150,7 +150,8 @@
       }
       status.textContent =
         stats.papers + " papers · " + (stats.llm_mode === "extractive"
-          ? "extractive answers (no language model)"
+          ? "answers quoted from the papers (no language model; set OPENAI_BASE_URL to any " +
+            "OpenAI-compatible endpoint, Ollama included, for written answers)"
           : stats.llm_mode + " model");
     } catch (e) {
       status.classList.add("error");
@@ -504,6 +505,12 @@
             }
           },
           token(t) {
+            if (t.draft && !bubble.querySelector(".draft-label")) {
+              // a model's raw draft: say so until the verified answer replaces it
+              bubble.insertBefore(el("div", { class: "draft-label",
+                text: "Draft from the model, not verified yet: the verified answer replaces it." }),
+                draft);
+            }
             draft.append(t.text);
             bubble.dataset.tokens = String(Number(bubble.dataset.tokens || 0) + 1);
             scrollDown();
