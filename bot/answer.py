@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from bot.chunking import count_tokens
 from bot.errors import InputError, LLMError
 from bot.prompts import load_prompt
-from bot.sanitize import is_injection, plain_text, redact
+from bot.sanitize import check_text, escape_markers, plain_text, redact, safe_sentences
 from bot.sentences import split_sentences
 from bot.types import Answer, Citation, Paper, SearchHit, Sentence
 from bot.verify import content_words, strip_markers
@@ -72,8 +72,8 @@ def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
     used = 0
     for hit in hits:
         full = hit.paper.text
-        sentences = [s for s in split_sentences(full) if not is_injection(s.text)]
-        options = (redact(full), redact(hit.text))
+        sentences = safe_sentences(full)
+        options = (escape_markers(redact(full)), escape_markers(redact(hit.text)))
         for i, text in enumerate(options):
             cost = count_tokens(text) + count_tokens(hit.paper.title) + 12
             if used + cost <= budget_tokens or (not sources and i == len(options) - 1):
@@ -168,7 +168,7 @@ def extractive_answer(
         chosen.append((src, sentence))
         per_paper[src.paper.id] = per_paper.get(src.paper.id, 0) + 1
     numberer = CitationNumberer()
-    parts = [f"{s.text} [{numberer.number(src, s)}]" for src, s in chosen]
+    parts = [f"{escape_markers(s.text)} [{numberer.number(src, s)}]" for src, s in chosen]
     return _Draft(" ".join(parts), numberer.citations, len(parts), len(parts)), best
 
 
@@ -254,6 +254,7 @@ def check_question(question: str, settings: Settings) -> str:
     question = " ".join((question or "").split())
     if not question:
         raise InputError("the question is empty")
+    check_text(question, "question")
     if len(question) > settings.max_question_chars:
         raise InputError(
             f"the question is {len(question)} characters long; the limit is "

@@ -36,6 +36,7 @@ import numpy as np
 from bot.errors import InputError, LLMError
 from bot.latex import clean_latex
 from bot.prompts import load_prompt
+from bot.sanitize import redact, without_injections
 from bot.sentences import split_sentences
 from bot.summarize import named_terms, summarize_paper
 from bot.types import Digest, DigestSection, LaySummary, Paper
@@ -208,7 +209,7 @@ def section_terms(groups: list[list[Paper]], top: int = 3) -> list[list[str]]:
         df: Counter[str] = Counter()
         for paper in papers:
             seen: set[str] = set()
-            for weight, text in ((3, paper.title), (1, paper.abstract)):
+            for weight, text in ((3, paper.title), (1, without_injections(paper.abstract))):
                 for phrase in _phrases(text):
                     key = _norm(phrase)
                     tf[key] += weight
@@ -255,7 +256,7 @@ def _model_section_title(
     papers: list[Paper], terms: list[str], llm: ChatLLM, cache: GenerationCache | None
 ) -> str | None:
     prompt = load_prompt("newsletter_section_title")
-    titles = "\n".join(f"- {p.title}" for p in papers)
+    titles = "\n".join(f"- {redact(p.title)}" for p in papers)
     vocabulary: set[str] = set()
     for p in papers:
         vocabulary |= content_words(f"{p.title} {clean_latex(p.abstract)}")
@@ -312,7 +313,7 @@ def _model_intro(
 ) -> str | None:
     prompt = load_prompt("newsletter_intro")
     listing = "\n".join(
-        f"{s.title}:\n" + "\n".join(f"- {i.title}" for i in s.items) for s in sections
+        f"{s.title}:\n" + "\n".join(f"- {redact(i.title)}" for i in s.items) for s in sections
     )
     n = sum(len(s.items) for s in sections)
     reference = "\n".join(

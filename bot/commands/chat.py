@@ -14,10 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.text import Text
 
-from bot.cli import JsonOpt, KOpt, app, bot_from_env, err, out, run_or_exit
+from bot.cli import JsonOpt, KOpt, app, bot_from_env, err, escape, out, run_or_exit
 from bot.errors import PaperbotError
 
 __all__ = ["chat"]

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from bot.cli import JsonOpt, app, bot_from_env, err, progress_bar, run_or_exit
+from bot.cli import JsonOpt, app, bot_from_env, err, escape, progress_bar, run_or_exit
 from bot.commands.summarize import AudienceOpt, GradeOpt, NoCacheOpt, print_candidates
 from bot.lookup import AmbiguousPaperError
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from bot.cli import JsonOpt, app, bot_from_env, err, out, print_json, run_or_exit
+from bot.cli import JsonOpt, app, bot_from_env, err, escape, out, print_json, run_or_exit
 from bot.lookup import AmbiguousPaperError
 from bot.types import LaySummary, Paper
 

@@ -1,0 +1,182 @@
+"""Hostile files, bounded: parse a file in a worker process with a time and memory budget.
+
+A 5 KB PDF can hold a content stream that takes minutes to interpret, or a compressed object
+that expands to gigabytes. Readers registered with ``isolated=True`` (PDF) therefore run in a
+separate process (:class:`ParseWorker`):
+
+- its address space is capped (``RLIMIT_AS``, ``PAPERBOT_PARSE_MEMORY_MB``): an allocation
+  over the budget fails inside the worker (MemoryError), never in paperbot's process;
+- the parent waits at most ``PAPERBOT_PARSE_TIMEOUT`` seconds for the result, then kills the
+  worker (SIGKILL) and starts a new one for the next file;
+
+and either way the file is reported by name as a failure and skipped; the rest of the batch
+goes on. The worker is started once and reused for the files of one ingest (spawned, so it
+carries none of the parent's threads, models or locks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ReaderError
+from bot.types import IngestFailure, ReadResult
+
+__all__ = ["ParseWorker", "parse_worker"]
+
+STARTUP_TIMEOUT = 120.0  # seconds for a worker to import the readers (a loaded machine)
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    limit = megabytes * 1024 * 1024
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _serve(conn: Connection, memory_mb: int) -> None:
+    """The worker's loop: (path, format) in, a ReadResult (or an error line) out."""
+    _limit_memory(memory_mb)
+    from bot.readers import read_file_here
+
+    conn.send("ready")  # imports done: the parent's clock for a file starts after this
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        path, fmt = job
+        try:
+            result: Any = read_file_here(Path(path), fmt)
+        except MemoryError:
+            result = ("memory", "")
+        except BaseException as exc:
+            result = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(result)
+        except MemoryError:
+            conn.send(("memory", ""))
+
+
+class ParseWorker:
+    """One worker process reading files within a time and memory budget (reused)."""
+
+    def __init__(self, timeout: float, memory_mb: int) -> None:
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._proc: Any = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            return self._conn
+        self.close()
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_serve, args=(child, self.memory_mb), name="paperbot-parse", daemon=True
+        )
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        ready = parent.poll(STARTUP_TIMEOUT)
+        try:
+            ok = ready and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ok = False
+        if not ok:
+            self._kill()
+            raise ReaderError(
+                f"the parse worker did not start within {STARTUP_TIMEOUT:g}s "
+                f"(memory budget {self.memory_mb} MB, PAPERBOT_PARSE_MEMORY_MB)"
+            )
+        return parent
+
+    def read(self, path: Path, fmt: str | None = None) -> ReadResult:
+        """Read ``path`` in the worker; over budget or crashed: one failure naming the file."""
+        try:
+            conn = self._start()
+        except ReaderError as exc:
+            return _failed(path, exc.message)
+        started = time.monotonic()
+        conn.send((str(path), fmt))
+        if not conn.poll(self.timeout):
+            self._kill()
+            return _failed(
+                path,
+                f"parsing took longer than {self.timeout:g}s (PAPERBOT_PARSE_TIMEOUT); the "
+                "file was skipped (a hostile or pathological file?)",
+            )
+        try:
+            result = conn.recv()
+        except (EOFError, OSError):
+            code = self._proc.exitcode if self._proc is not None else None
+            self._kill()
+            if code is not None and code < 0:
+                why = f"the parser was killed by signal {-code}"
+            else:
+                why = f"the parser exited (code {code})"
+            return _failed(path, f"{why} after {time.monotonic() - started:.1f}s; skipped")
+        if isinstance(result, tuple):
+            kind, detail = result
+            if kind == "memory":
+                self._kill()  # a worker that ran out of memory is not reused
+                return _failed(
+                    path,
+                    f"parsing needed more than {self.memory_mb} MB (PAPERBOT_PARSE_MEMORY_MB); "
+                    "the file was skipped (a decompression bomb?)",
+                )
+            return _failed(path, f"cannot be read: {detail[:300]}")
+        return result  # type: ignore[no-any-return]
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
+        if proc is not None and proc.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, 9)
+        if proc is not None:
+            proc.join(timeout=5)
+
+    def close(self) -> None:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+            self._proc.join(timeout=2)
+        self._kill()
+
+    def __enter__(self) -> ParseWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _failed(path: Path, error: str) -> ReadResult:
+    return ReadResult(failures=[IngestFailure(str(path), None, error)])
+
+
+@contextlib.contextmanager
+def parse_worker(timeout: float, memory_mb: int) -> Iterator[ParseWorker]:
+    """A :class:`ParseWorker` for the duration of a block (closed after it)."""
+    worker = ParseWorker(timeout, memory_mb)
+    try:
+        yield worker
+    finally:
+        worker.close()
