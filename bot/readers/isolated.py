@@ -6,19 +6,22 @@ separate process (:class:`ParseWorker`):
 
 - its address space is capped (``RLIMIT_AS``, ``PAPERBOT_PARSE_MEMORY_MB``): an allocation
   over the budget fails inside the worker (MemoryError), never in paperbot's process;
-- the parent waits at most ``PAPERBOT_PARSE_TIMEOUT`` seconds for the result, then kills the
-  worker (SIGKILL) and starts a new one for the next file;
+- the parent waits at most ``PAPERBOT_PARSE_TIMEOUT`` seconds for the result (counted from
+  when the worker is ready), then kills the worker (SIGKILL) and starts a new one for the
+  next file;
 
 and either way the file is reported by name as a failure and skipped; the rest of the batch
-goes on. The worker is started once and reused for the files of one ingest (spawned, so it
-carries none of the parent's threads, models or locks).
+goes on. The worker (a ``python`` running :func:`main`, pickled messages over its stdin and
+stdout) is started once and reused for the files of one ingest; as a fresh interpreter it
+carries none of the parent's threads, models or locks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -45,15 +48,14 @@ def _limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
+def _serve(conn_in: Connection, conn_out: Connection) -> None:
     """The worker's loop: (path, format) in, a ReadResult (or an error line) out."""
-    _limit_memory(memory_mb)
     from bot.readers import read_file_here
 
-    conn.send("ready")  # imports done: the parent's clock for a file starts after this
+    conn_out.send("ready")  # imports done: the parent's clock for a file starts after this
     while True:
         try:
-            job = conn.recv()
+            job = conn_in.recv()
         except (EOFError, OSError):
             return
         if job is None:
@@ -63,12 +65,27 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             result: Any = read_file_here(Path(path), fmt)
         except MemoryError:
             result = ("memory", "")
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - reported, never raised in the parent
             result = ("error", f"{type(exc).__name__}: {exc}")
         try:
-            conn.send(result)
+            conn_out.send(result)
         except MemoryError:
-            conn.send(("memory", ""))
+            conn_out.send(("memory", ""))
+
+
+_WORKER = "import sys; from bot.readers.isolated import main; main(sys.argv[1:])"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The worker process (``MEMORY_MB`` as its argument), talking over stdin/stdout
+    (pickled messages); anything a library prints goes to stderr."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    _limit_memory(int(args[0]) if args else 0)
+    channel = os.dup(1)
+    os.dup2(2, 1)  # stray prints cannot corrupt the channel
+    _serve(Connection(0, writable=False), Connection(channel, readable=False))
 
 
 class ParseWorker:
@@ -77,24 +94,28 @@ class ParseWorker:
     def __init__(self, timeout: float, memory_mb: int) -> None:
         self.timeout = timeout
         self.memory_mb = memory_mb
-        self._proc: Any = None
-        self._conn: Connection | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None  # results from the worker
+        self._send: Connection | None = None  # jobs to the worker
 
     def _start(self) -> Connection:
-        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+        if self._conn is not None and self._proc is not None and self._proc.poll() is None:
             return self._conn
         self.close()
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(
-            target=_serve, args=(child, self.memory_mb), name="paperbot-parse", daemon=True
+        proc = subprocess.Popen(  # a fresh interpreter: none of our threads, models or locks
+            [sys.executable, "-c", _WORKER, str(self.memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
-        ready = parent.poll(STARTUP_TIMEOUT)
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc = proc
+        self._send = Connection(os.dup(proc.stdin.fileno()), readable=False)
+        self._conn = Connection(os.dup(proc.stdout.fileno()), writable=False)
+        proc.stdin.close()
+        proc.stdout.close()
+        ready = self._conn.poll(STARTUP_TIMEOUT)
         try:
-            ok = ready and parent.recv() == "ready"
+            ok = ready and self._conn.recv() == "ready"
         except (EOFError, OSError):
             ok = False
         if not ok:
@@ -103,7 +124,7 @@ class ParseWorker:
                 f"the parse worker did not start within {STARTUP_TIMEOUT:g}s "
                 f"(memory budget {self.memory_mb} MB, PAPERBOT_PARSE_MEMORY_MB)"
             )
-        return parent
+        return self._conn
 
     def read(self, path: Path, fmt: str | None = None) -> ReadResult:
         """Read ``path`` in the worker; over budget or crashed: one failure naming the file."""
@@ -112,7 +133,11 @@ class ParseWorker:
         except ReaderError as exc:
             return _failed(path, exc.message)
         started = time.monotonic()
-        conn.send((str(path), fmt))
+        try:
+            self._send.send((str(path), fmt))
+        except OSError:
+            self._kill()
+            return _failed(path, "the parse worker stopped; skipped")
         if not conn.poll(self.timeout):
             self._kill()
             return _failed(
@@ -123,7 +148,7 @@ class ParseWorker:
         try:
             result = conn.recv()
         except (EOFError, OSError):
-            code = self._proc.exitcode if self._proc is not None else None
+            code = self._proc.poll() if self._proc is not None else None
             self._kill()
             if code is not None and code < 0:
                 why = f"the parser was killed by signal {-code}"
@@ -144,21 +169,25 @@ class ParseWorker:
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
-        if proc is not None and proc.is_alive():
-            with contextlib.suppress(OSError):
-                os.kill(proc.pid, 9)
+        for name in ("_conn", "_send"):
+            conn = getattr(self, name, None)
+            setattr(self, name, None)
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.close()
         if proc is not None:
-            proc.join(timeout=5)
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
     def close(self) -> None:
-        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+        if self._send is not None and self._proc is not None and self._proc.poll() is None:
             with contextlib.suppress(OSError):
-                self._conn.send(None)
-            self._proc.join(timeout=2)
+                self._send.send(None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2)
         self._kill()
 
     def __enter__(self) -> ParseWorker:
@@ -180,3 +209,4 @@ def parse_worker(timeout: float, memory_mb: int) -> Iterator[ParseWorker]:
         yield worker
     finally:
         worker.close()
+

@@ -44,6 +44,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -250,6 +251,14 @@ def create_app(
     @app.exception_handler(PaperbotError)
     async def paperbot_error(request: Request, exc: PaperbotError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422 without echoing the input back: an input that cannot be encoded (a
+        lone surrogate) would turn the 422 into a 500."""
+        errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        body = json.dumps({"detail": errors}, ensure_ascii=True, default=str)
+        return Response(body, status_code=422, media_type="application/json")
 
     api = APIRouter(prefix="/api")
 
