@@ -65,7 +65,7 @@ def _serve(conn_in: Connection, conn_out: Connection) -> None:
             result: Any = read_file_here(Path(path), fmt)
         except MemoryError:
             result = ("memory", "")
-        except BaseException as exc:  # noqa: BLE001 - reported, never raised in the parent
+        except BaseException as exc:  # reported, never raised in the parent
             result = ("error", f"{type(exc).__name__}: {exc}")
         try:
             conn_out.send(result)
