@@ -21,6 +21,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -45,7 +46,8 @@ class FaultServer:
         fail_first: int | None = None,
         retry_after: float | str = 1,
         stall_seconds: float = 30.0,
-        reply: str = "The answer is in the sources [1].",
+        reply: str | Callable[[dict[str, Any]], str] = "The answer is in the sources [1].",
+        token_delay: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
@@ -53,7 +55,9 @@ class FaultServer:
         self.fail_first = fail_first
         self.retry_after = retry_after
         self.stall_seconds = stall_seconds
-        self.reply = reply
+        self.reply = reply  # a string, or a function of the request body (a scripted model)
+        self.token_delay = token_delay  # seconds between streamed tokens
+        self.tokens_sent = 0  # streamed tokens actually written (a cancelled stream stops)
         self.requests: list[dict[str, Any]] = []  # parsed request bodies
         self.times: list[float] = []  # monotonic arrival time of each request
         self._lock = threading.Lock()
@@ -160,7 +164,8 @@ class FaultServer:
                 elif fault == "empty":
                     self._reply(body, "")
                 else:
-                    self._reply(body, server.reply)
+                    reply = server.reply(body) if callable(server.reply) else server.reply
+                    self._reply(body, reply)
 
             def _reply(self, body: dict[str, Any], content: str) -> None:
                 if not body.get("stream"):
@@ -177,6 +182,25 @@ class FaultServer:
                     events.append({**base, "choices": [choice]})
                 stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
                 events.append({**base, "choices": [stop]})
+                if server.token_delay > 0:  # a slow model: one token at a time
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for event in events:
+                            if server._stop.wait(server.token_delay):
+                                return
+                            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                            self.wfile.flush()
+                            with server._lock:
+                                server.tokens_sent += 1
+                        self.wfile.write(b"data: [DONE]\n\n")
+                        self.wfile.flush()
+                    except OSError:  # the client hung up: stop generating
+                        return
+                    return
                 data = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                 self._send(200, data.encode(), {"Content-Type": "text/event-stream"})
 
