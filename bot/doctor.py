@@ -438,16 +438,15 @@ def _remove_stale_temp_files(directory: Path, age: float = 60.0) -> None:
 
 def _clear_dead_notes(settings: Settings) -> None:
     """The store was reconciled as a whole: the notes of dead writers are done with."""
-    from bot.journal import journal_path, read_notes
+    from bot.journal import read_notes
 
     for note in read_notes(settings):
         if note.live:
             continue
         with contextlib.suppress(FileNotFoundError):
             note.path.unlink()
-        if note.path != journal_path(settings):
-            with contextlib.suppress(OSError):
-                note.lock_path.unlink()
+        with contextlib.suppress(OSError):
+            note.lock_path.unlink()
 
 
 def repair_store(

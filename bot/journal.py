@@ -372,9 +372,8 @@ def recover_interrupted(
                 store.touch()  # a revision the interrupted write may not have stored
                 with contextlib.suppress(FileNotFoundError):
                     note.path.unlink()
-                if note.path != journal_path(settings):
-                    with contextlib.suppress(OSError):
-                        note.lock_path.unlink()
+                with contextlib.suppress(OSError):
+                    note.lock_path.unlink()
     log.warning(
         "recovered an interrupted write of %d papers: %d chunks deleted, %d papers re-embedded",
         len(recovery.paper_ids),

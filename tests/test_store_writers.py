@@ -172,40 +172,76 @@ def test_two_ingests_with_one_home_against_a_chroma_server_lose_nothing(
     assert by_name["interrupted write"]["status"] == "ok"
 
 
-def test_doctor_reads_every_paper_vector_and_flags_lost_ones(
-    tmp_path: Path, embedder: LocalEmbedder
-) -> None:
-    """Vectors lost from the index (as a stale writer leaves them) are found - every paper
-    vector is read, and chunk vectors fully in a store this small - and repaired."""
+_PRECREATE = """
+import sys, chromadb
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+meta = {"paperbot_schema": 1, "embedding_model": "all-MiniLM-L6-v2", "embedding_dim": 384}
+for name in ("papers_papers", "papers_chunks"):
+    client.get_or_create_collection(
+        name, metadata=meta, embedding_function=None,
+        configuration={"hnsw": {"space": "cosine", "sync_threshold": 10, "batch_size": 10}},
+    )
+"""
+
+
+def _segment_dirs(store: Path) -> list[Path]:
+    return sorted(p for p in store.iterdir() if p.is_dir() and (p / "header.bin").exists())
+
+
+def test_doctor_reads_every_paper_vector_and_flags_lost_ones(tmp_path: Path) -> None:
+    """Vectors lost from the index while their records stay - what a writer with a stale
+    view leaves: its old copy of the vector index persisted over newer writes - are found
+    (every paper vector is read, and every chunk vector in a store this small) and
+    repaired. The damage is made the same way: the index files of an earlier state are put
+    back while the store records the later writes as applied."""
+    import pickle
+    import sqlite3
+
     home = tmp_path / "home"
-    bot = PaperBot(make_settings(home), embedder=embedder, llm=None)
-    records = variant_records(60, "d")
-    bot.ingest([write_jsonl(tmp_path / "d.jsonl", records)])
-    clean = bot.doctor()
-    assert clean.ok, clean.to_dict()
-    assert clean.check("paper vectors").detail == "all 60 paper vectors read"
-    assert clean.check("vector index").detail.startswith("all ")
-    bot.store.chunks_of  # noqa: B018
-    # lose the vectors of 1 paper and of ~1 % of the chunks from the vector index only
-    chunks = [cid for cid, _ in bot.store.iter_chunk_records()]
-    victims = chunks[:: max(1, len(chunks) // 2)][:2]
-    _drop_vectors(bot, "papers", [records[7]["id"]])
-    _drop_vectors(bot, "chunks", victims)
-    report = PaperBot(make_settings(home), embedder=embedder, llm=None).doctor()
-    assert report.check("paper vectors").status == "problem"
-    assert report.check("paper vectors").ids == [records[7]["id"]]
-    assert report.check("vector index").status == "problem"
-    assert sorted(report.check("vector index").ids) == sorted(victims)
-    repaired = PaperBot(make_settings(home), embedder=embedder, llm=None).doctor(repair=True)
-    assert repaired.ok, repaired.to_dict()
-    assert repaired.repair is not None and repaired.repair["papers_reembedded"] >= 2
-
-
-def _drop_vectors(bot: PaperBot, kind: str, ids: list[str]) -> None:
-    """Remove records' vectors from the HNSW index while their rows stay: what a writer with
-    a stale view of the store leaves behind. Done with a second, stale Chroma client in
-    another process, exactly as the red-team found it."""
-    raise NotImplementedError
+    store = home / "chroma"
+    store.mkdir(parents=True)
+    env = cli_env(home)
+    root = Path(__file__).resolve().parent.parent
+    # persist the vector index every 10 additions, so its files exist in a small store
+    subprocess.run([sys.executable, "-c", _PRECREATE, str(store)], check=True, env=env, cwd=root)
+    first = write_jsonl(tmp_path / "a.jsonl", variant_records(30, "a"))
+    second = write_jsonl(tmp_path / "b.jsonl", variant_records(30, "b"))
+    assert subprocess.run([PAPERBOT, "ingest", str(first)], env=env).returncode == 0
+    saved = tmp_path / "index-then"
+    for seg in _segment_dirs(store):
+        shutil.copytree(seg, saved / seg.name)
+    assert subprocess.run([PAPERBOT, "ingest", str(second)], env=env).returncode == 0
+    clean = json.loads(
+        subprocess.run([PAPERBOT, "doctor", "--json"], env=env, capture_output=True).stdout
+    )
+    assert clean["ok"], clean
+    with sqlite3.connect(store / "chroma.sqlite3") as db:
+        seq = dict(db.execute("select segment_id, seq_id from max_seq_id").fetchall())
+    for seg in saved.iterdir():  # the stale index goes back; the store says it is current
+        shutil.rmtree(store / seg.name)
+        shutil.copytree(seg, store / seg.name)
+        meta = store / seg.name / "index_metadata.pickle"
+        if meta.exists() and seg.name in seq:
+            data = pickle.loads(meta.read_bytes())
+            data["max_seq_id"] = seq[seg.name]
+            meta.write_bytes(pickle.dumps(data))
+    lost = all_vectors(home)
+    assert lost["bad_chunks"], "the damage did not take: no chunk vector lost"
+    done = subprocess.run([PAPERBOT, "doctor", "--json"], env=env, capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and not report["ok"]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["vector index"]["status"] == "problem", checks["vector index"]
+    assert checks["vector index"]["count"] == len(lost["bad_chunks"])  # all read, all found
+    if lost["bad_papers"]:
+        assert checks["paper vectors"]["count"] == len(lost["bad_papers"])
+    repaired = subprocess.run(
+        [PAPERBOT, "doctor", "--repair", "--json"], env=env, capture_output=True, text=True
+    )
+    assert json.loads(repaired.stdout)["ok"], repaired.stdout[-3000:]
+    again = all_vectors(home)
+    assert again["bad_chunks"] == [] and again["bad_papers"] == [], again
 
 
 def test_empty_or_missing_store_file_is_a_problem(tmp_path: Path, embedder: LocalEmbedder) -> None:
