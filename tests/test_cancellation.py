@@ -25,7 +25,7 @@ from tests.conftest import free_port, wait_http
 from tests.faultserver import FaultServer
 from tests.test_server_api import Server, copy_store, stop_server
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.timeout(1200)]
 
 QUESTION = "How does grokking relate to lazy and rich training dynamics?"
 REPLY = " ".join(["Grokking arises when training moves from lazy to rich dynamics [1]."] * 8)

@@ -119,6 +119,7 @@ def _answer_texts(answer: Any) -> list[str]:
     return [answer.answer, *(c.quote for c in answer.citations)]
 
 
+@pytest.mark.timeout(1800)
 def test_extractive_mode_leaks_no_canary(hostile_home: Path, embedder: LocalEmbedder) -> None:
     bot = PaperBot(make_settings(hostile_home), embedder=embedder, llm=None)
     found: list[str] = []
@@ -172,6 +173,7 @@ def _obedient(body: dict[str, Any]) -> str:
     return " ".join(out) or "INSUFFICIENT_EVIDENCE"
 
 
+@pytest.mark.timeout(1800)
 def test_an_obedient_model_leaks_no_canary(hostile_home: Path, embedder: LocalEmbedder) -> None:
     with FaultServer("ok", reply=_obedient) as server:
         settings = make_settings(
@@ -197,6 +199,7 @@ def test_an_obedient_model_leaks_no_canary(hostile_home: Path, embedder: LocalEm
 
 
 @pytest.mark.llm
+@pytest.mark.timeout(1800)
 def test_the_local_model_leaks_no_canary(hostile_home: Path, embedder: LocalEmbedder) -> None:
     settings = make_settings(hostile_home, llm_mode="local", max_tokens=48)
     bot = PaperBot(settings, embedder=embedder, llm=make_llm(settings))

@@ -66,6 +66,7 @@ def all_vectors(home: Path, **settings: object) -> dict[str, object]:
 
 
 @pytest.mark.server
+@pytest.mark.timeout(2400)
 def test_serve_and_cli_ingest_on_one_embedded_store_lose_no_vectors(
     seed_home: Path, tmp_path: Path
 ) -> None:
@@ -121,6 +122,7 @@ def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 @pytest.mark.server
+@pytest.mark.timeout(1800)
 def test_two_ingests_with_one_home_against_a_chroma_server_lose_nothing(
     tmp_path: Path, chroma_port: int
 ) -> None:
@@ -189,6 +191,7 @@ def _segment_dirs(store: Path) -> list[Path]:
     return sorted(p for p in store.iterdir() if p.is_dir() and (p / "header.bin").exists())
 
 
+@pytest.mark.timeout(1800)
 def test_doctor_reads_every_paper_vector_and_flags_lost_ones(tmp_path: Path) -> None:
     """Vectors lost from the index while their records stay - what a writer with a stale
     view leaves: its old copy of the vector index persisted over newer writes - are found
