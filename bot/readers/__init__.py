@@ -281,6 +281,8 @@ def read_file_here(path: Path, fmt: str | None = None) -> ReadResult:
         return _failed(path, exc.message, exc.line)
     except RecursionError:
         return _failed(path, f"cannot be read as {name}: nested too deeply (a hostile file?)")
+    except MemoryError:
+        raise  # over the parse worker's memory budget: it reports that
     except Exception as exc:
         detail = " ".join(str(exc).split())[:200]
         return _failed(path, f"cannot be read as {name} ({type(exc).__name__}: {detail})")

@@ -4,8 +4,9 @@ A 5 KB PDF can hold a content stream that takes minutes to interpret, or a compr
 that expands to gigabytes. Readers registered with ``isolated=True`` (PDF) therefore run in a
 separate process (:class:`ParseWorker`):
 
-- its address space is capped (``RLIMIT_AS``, ``PAPERBOT_PARSE_MEMORY_MB``): an allocation
-  over the budget fails inside the worker (MemoryError), never in paperbot's process;
+- its address space is capped (``RLIMIT_AS``) at what it uses once loaded plus
+  ``PAPERBOT_PARSE_MEMORY_MB``: an allocation over the budget fails inside the worker
+  (MemoryError), never in paperbot's process;
 - the parent waits at most ``PAPERBOT_PARSE_TIMEOUT`` seconds for the result (counted from
   when the worker is ready), then kills the worker (SIGKILL) and starts a new one for the
   next file;
@@ -36,22 +37,39 @@ __all__ = ["ParseWorker", "parse_worker"]
 STARTUP_TIMEOUT = 120.0  # seconds for a worker to import the readers (a loaded machine)
 
 
+def _address_space() -> int:
+    """This process's current virtual memory size in bytes (0 when unknown)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _limit_memory(megabytes: int) -> None:
+    """Cap the address space at what the worker uses now plus ``megabytes``: the budget is
+    for parsing one file, whatever the interpreter and the readers took to load."""
     if megabytes <= 0:
         return
     try:
         import resource
     except ImportError:  # pragma: no cover - not POSIX
         return
-    limit = megabytes * 1024 * 1024
+    limit = _address_space() + megabytes * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _serve(conn_in: Connection, conn_out: Connection) -> None:
+def _serve(conn_in: Connection, conn_out: Connection, memory_mb: int = 0) -> None:
     """The worker's loop: (path, format) in, a ReadResult (or an error line) out."""
+    import pypdf  # noqa: F401 - loaded before the memory budget applies
+
     from bot.readers import read_file_here
 
+    _limit_memory(memory_mb)
     conn_out.send("ready")  # imports done: the parent's clock for a file starts after this
     while True:
         try:
@@ -82,10 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    _limit_memory(int(args[0]) if args else 0)
     channel = os.dup(1)
     os.dup2(2, 1)  # stray prints cannot corrupt the channel
-    _serve(Connection(0, writable=False), Connection(channel, readable=False))
+    memory_mb = int(args[0]) if args else 0
+    _serve(Connection(0, writable=False), Connection(channel, readable=False), memory_mb)
 
 
 class ParseWorker:
