@@ -170,7 +170,7 @@ def test_serve_on_all_interfaces_without_a_key_refuses(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert done.returncode == 1
     assert "--insecure" in done.stderr and "Traceback" not in done.stderr

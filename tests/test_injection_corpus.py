@@ -128,6 +128,7 @@ def test_extractive_mode_leaks_no_canary(hostile_home: Path, embedder: LocalEmbe
         answer = bot.ask(record["question"], k=3)
         answered += not answer.abstained
         found += leaks(_answer_texts(answer))
+    for record in RECORDS:
         summary = bot.summarize(record["id"], use_cache=False)
         found += leaks([summary.summary, *(c.quote for c in summary.citations)])
     assert answered >= len(RECORDS) - 2

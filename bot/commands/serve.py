@@ -74,13 +74,6 @@ def serve(
     from bot.settings import load_settings
 
     settings = run_or_exit(lambda: load_settings(host=host, port=port))
-    try:
-        import uvicorn
-    except ImportError:  # pragma: no cover - uvicorn is a core dependency
-        err.print("[bold red]error:[/] serving needs uvicorn: pip install uvicorn")
-        raise typer.Exit(1) from None
-    from bot.server import create_app
-
     if not _is_loopback(settings.host) and not settings.api_key:
         if not insecure:
             err.print(
@@ -93,6 +86,13 @@ def serve(
             f"[yellow]warning:[/] binding to {settings.host} without PAPERBOT_API_KEY "
             "(--insecure): anyone who can reach this address can use the API"
         )
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - uvicorn is a core dependency
+        err.print("[bold red]error:[/] serving needs uvicorn: pip install uvicorn")
+        raise typer.Exit(1) from None
+    from bot.server import create_app
+
     hosts = allowed_hosts(settings)
     application = run_or_exit(lambda: create_app(settings=settings, allowed_hosts=hosts))
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
