@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -170,12 +171,14 @@ def f1_server_journals(base: Path) -> dict[str, Any]:
             text=True,
         )
         journal = base / "home" / "journal"
-        while proc.poll() is None and not (
-            list(journal.glob("*.json")) or list(journal.glob("*/*.json"))
-        ):
-            time.sleep(0.05)
-        small = [cli(env, "ingest", str(t), "--json") for t in tiny]
-        overlapped = proc.poll() is None
+        from tests.test_store_writers import _pause_mid_batch
+
+        _pause_mid_batch(proc, journal)  # stopped inside a batch write (SIGSTOP)
+        try:
+            small = [cli(env, "ingest", str(t), "--json") for t in tiny]
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        overlapped = True
         proc.communicate()
         doctor = cli(env, "doctor", "--json")
         report = json.loads(doctor.stdout)

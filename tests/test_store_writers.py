@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -123,6 +125,21 @@ def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.mark.server
 @pytest.mark.timeout(1800)
+def _pause_mid_batch(proc: subprocess.Popen[str], journal: Path) -> None:
+    """SIGSTOP ``proc`` while it has a batch noted (between its note and its commit): the
+    window the red-team hit by chance, held open so the test is deterministic."""
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        if list(journal.glob("*/*.json")) or list(journal.glob("*.json")):
+            os.kill(proc.pid, signal.SIGSTOP)
+            if list(journal.glob("*/*.json")) or list(journal.glob("*.json")):
+                return
+            os.kill(proc.pid, signal.SIGCONT)  # the batch committed meanwhile: next one
+        time.sleep(0.01)
+    raise AssertionError("the big ingest never started a batch")
+
+
 def test_two_ingests_with_one_home_against_a_chroma_server_lose_nothing(
     tmp_path: Path, chroma_port: int
 ) -> None:
@@ -146,19 +163,17 @@ def test_two_ingests_with_one_home_against_a_chroma_server_lose_nothing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 300
-    while not list(journal.glob("*/*.json")) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        time.sleep(0.05)
-    assert list(journal.glob("*/*.json")), "the big ingest never started a batch"
+    _pause_mid_batch(proc, journal)  # the big ingest stopped inside a batch write
     small = []
-    for path in tiny:  # while the big one writes its batches
-        done = subprocess.run(
-            [PAPERBOT, "ingest", str(path), "--json"], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        small.append(done)
-    assert proc.poll() is None, "the big ingest ended before the small ones: no overlap shown"
+    try:
+        for path in tiny:  # they start while the big one's batch is unfinished
+            done = subprocess.run(
+                [PAPERBOT, "ingest", str(path), "--json"], env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            small.append(done)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
     assert json.loads(out)["added"] == 120
