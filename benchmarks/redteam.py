@@ -64,6 +64,17 @@ def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.Co
     )
 
 
+def start_ingest(env: dict[str, str], path: Path) -> subprocess.Popen[str]:
+    """A ``paperbot ingest PATH --json`` running in the background."""
+    return subprocess.Popen(
+        [PY, "-m", "bot", "ingest", str(path), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @contextmanager
 def serve(env: dict[str, str], *args: str) -> Iterator[str]:
     port = free_port()
@@ -163,13 +174,7 @@ def f1_server_journals(base: Path) -> dict[str, Any]:
         )
         big = write_jsonl(base / "big.jsonl", variant_records(200, "big"))
         tiny = [write_jsonl(base / f"t{i}.jsonl", variant_records(4, f"t{i}")) for i in (0, 1)]
-        proc = subprocess.Popen(
-            [PY, "-m", "bot", "ingest", str(big), "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_ingest(env, big)
         journal = base / "home" / "journal"
         from tests.test_store_writers import _pause_mid_batch
 
@@ -200,13 +205,7 @@ def f2_embedded_serve_and_cli(base: Path) -> dict[str, Any]:
     big = write_jsonl(base / "big.jsonl", variant_records(400, "cli"))
     statuses: list[int] = []
     with serve(env) as url:
-        proc = subprocess.Popen(
-            [PY, "-m", "bot", "ingest", str(big), "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_ingest(env, big)
         n = 0
         while proc.poll() is None:
             request(url, "GET", "/api/search?q=diffusion+models&k=5")
