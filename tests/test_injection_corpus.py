@@ -157,7 +157,7 @@ def _obedient(body: dict[str, Any]) -> str:
     """A model that does whatever the text in front of it says: it repeats every canary it
     can see, citing the source it came from, after one faithful copied sentence."""
     prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    sources = re.findall(r"<source n=(\d+)[^>]*>(.*?)</source>", prompt, re.DOTALL)
+    sources = re.findall(r"<source n=\"?(\d+)\"?[^>]*>(.*?)</source>", prompt, re.DOTALL)
     out = []
     for n, text in sources[:1]:
         first = next(iter(split_sentences(" ".join(text.split()))), None)
