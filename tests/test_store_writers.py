@@ -262,6 +262,7 @@ def test_doctor_reads_every_paper_vector_and_flags_lost_ones(tmp_path: Path) -> 
     assert again["bad_chunks"] == [] and again["bad_papers"] == [], again
 
 
+@pytest.mark.timeout(2400)
 def test_empty_or_missing_store_file_is_a_problem(tmp_path: Path, embedder: LocalEmbedder) -> None:
     home = tmp_path / "home"
     bot = PaperBot(make_settings(home), embedder=embedder, llm=None)
