@@ -10,10 +10,7 @@ next request. A request past ``PAPERBOT_REQUEST_TIMEOUT`` gets 504.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_http
 from tests.faultserver import FaultServer
-from tests.test_server_api import Server, copy_store, stop_server
+from tests.test_server_api import Server, copy_store, start_server, stop_server
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(1200)]
 
@@ -50,33 +46,17 @@ def slow_server(
 
 def _start_with_model(base: Path, model: FaultServer, timeout: str = "40") -> Server:
     """``paperbot serve`` in openai mode against the scripted model, models loaded."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_"))}
-    env.update(
-        PAPERBOT_HOME=str(base / "home"),
-        PAPERBOT_ENV_FILE=str(base / "none.env"),
-        PAPERBOT_LLM_MODE="openai",
-        PAPERBOT_RATE_LIMIT_PER_MINUTE="0",
-        PAPERBOT_REQUEST_TIMEOUT=timeout,
-        PAPERBOT_LLM_MAX_RETRIES="0",
-        OPENAI_BASE_URL=model.url,
-        OPENAI_API_KEY="sk-test",
-        HF_HUB_OFFLINE="1",
+    server = start_server(
+        base / "home",
+        base / "server-model.log",
+        extra_env={"OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": "sk-test"},
+        llm_mode="openai",
+        request_timeout=timeout,
+        llm_max_retries="0",
     )
-    log = base / "server-model.log"
-    paperbot = str(Path(sys.executable).with_name("paperbot"))
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [paperbot, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", timeout=180, proc=proc)
-    with httpx.Client(base_url=url, timeout=600) as client:  # load the models once
+    with httpx.Client(base_url=server.url, timeout=900) as client:  # load the models once
         client.get("/api/search", params={"q": "warm up"})
-    return Server(url, proc, base / "home", log)
+    return server
 
 
 def _raw_post(url: str, path: str, body: dict[str, object]) -> socket.socket:
