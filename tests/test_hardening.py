@@ -64,7 +64,9 @@ def test_zlib_bomb_and_slow_pdf_uploads_are_refused_by_name(
     r = _upload(client, "bomb.pdf", bomb.read_bytes())
     assert r.status_code == 422, r.text  # was 500 (LimitReachedError uncaught)
     failure = r.json()["failed"][0]
-    assert failure["path"] == "bomb.pdf" and "decompression bomb" in failure["error"]
+    assert failure["path"] == "bomb.pdf"
+    # pypdf's limit, or the time budget on a machine too slow to reach the limit in 5 s
+    assert "decompression bomb" in failure["error"] or "PARSE_TIMEOUT" in failure["error"]
 
     slow = slow_pdf(tmp_path / "slow.pdf", ops=3_000_000)
     assert slow.stat().st_size < 60_000
@@ -109,7 +111,7 @@ def test_folder_ingest_skips_hostile_pdfs_and_keeps_the_rest(tmp_path: Path) -> 
     assert report["added"] == 3  # the valid PDF and the two records
     errors = {Path(f["path"]).name: f["error"] for f in report["failed"]}
     assert set(errors) == {"a_bomb.pdf", "b_slow.pdf"}, errors
-    assert "decompression bomb" in errors["a_bomb.pdf"]
+    assert any(w in errors["a_bomb.pdf"] for w in ("decompression bomb", "PARSE_TIMEOUT"))
     assert "PAPERBOT_PARSE_TIMEOUT" in errors["b_slow.pdf"]
 
 
