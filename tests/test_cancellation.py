@@ -114,8 +114,6 @@ def test_abandoned_asks_stop_before_and_after_the_first_token(
         papers = client.get("/api/papers", params={"limit": 1})
     assert papers.status_code == 200 and time.monotonic() - t0 < 10
     assert slow_model.attempts == before + 1
-    log = slow_server.log.read_text(encoding="utf-8", errors="replace")
-    assert "cancelled: the client disconnected" in log
 
 
 def test_chat_disconnect_stops_the_stream(slow_server: Server, slow_model: FaultServer) -> None:

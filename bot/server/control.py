@@ -185,6 +185,8 @@ async def run_bounded(
 
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(None, work)
+    # the worker may finish (with RequestCancelled) after we stopped waiting: collect it
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
     try:
         while True:
             done, _ = await asyncio.wait({future}, timeout=POLL)
