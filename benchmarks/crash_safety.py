@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from bot.journal import journal_path  # noqa: E402
+from bot.journal import journal_notes  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
@@ -149,7 +149,7 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
         aimed = i % 2 == 1
         delay = rng.uniform(0.2, clean * (0.8 if aimed else 0.95))
-        journal = journal_path(Settings.model_validate({"home": home}))
+        settings_ = Settings.model_validate({"home": home})
         proc = subprocess.Popen(
             [*PAPERBOT, "ingest", str(corpus), "--json"],
             env=_env(home, args.batch),
@@ -159,11 +159,11 @@ def main() -> None:
         start = time.monotonic()
         time.sleep(delay)
         if aimed:
-            while proc.poll() is None and not journal.exists():
+            while proc.poll() is None and not bool(journal_notes(settings_)):
                 time.sleep(0.003)
             time.sleep(rng.uniform(0.0, 0.3))
         finished = proc.poll() is not None
-        mid = journal.exists()
+        mid = bool(journal_notes(settings_))
         proc.send_signal(signal.SIGKILL)
         at = time.monotonic() - start
         proc.wait()

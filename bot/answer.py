@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from bot.chunking import count_tokens
 from bot.errors import InputError, LLMError
 from bot.prompts import load_prompt
-from bot.sanitize import is_injection, plain_text, redact
+from bot.sanitize import check_text, escape_markers, plain_text, redact, safe_sentences
 from bot.sentence_scorer import refers_back
 from bot.sentences import split_sentences
 from bot.types import Answer, Citation, Paper, SearchHit, Sentence
@@ -75,8 +75,8 @@ def build_sources(hits: list[SearchHit], budget_tokens: int) -> list[Source]:
     used = 0
     for hit in hits:
         full = hit.paper.text
-        sentences = [s for s in split_sentences(full) if not is_injection(s.text)]
-        options = (redact(full), redact(hit.text))
+        sentences = safe_sentences(full)
+        options = (escape_markers(redact(full)), escape_markers(redact(hit.text)))
         for i, text in enumerate(options):
             cost = count_tokens(text) + count_tokens(hit.paper.title) + 12
             if used + cost <= budget_tokens or (not sources and i == len(options) - 1):
@@ -258,7 +258,7 @@ def extractive_answer(
     groups = []
     for src in sorted(papers, key=lambda p: -paper_rel[p.paper.id]):  # most relevant first
         parts = [
-            f"{s.text} [{numberer.number(src, s)}]"
+            f"{escape_markers(s.text)} [{numberer.number(src, s)}]"
             for _, s in sorted(quoted[src.paper.id].items())
         ]
         title = " ".join(plain_text(redact(src.paper.title)).split())  # titles are untrusted
@@ -367,6 +367,7 @@ def check_question(question: str, settings: Settings) -> str:
     question = " ".join((question or "").split())
     if not question:
         raise InputError("the question is empty")
+    check_text(question, "question")
     if len(question) > settings.max_question_chars:
         raise InputError(
             f"the question is {len(question)} characters long; the limit is "

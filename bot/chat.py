@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bot.answer import check_question
 from bot.errors import LLMError
 from bot.prompts import load_prompt
+from bot.sanitize import redact
 from bot.sessions import Turn, check_session_id, new_session_id
 from bot.verify import content_words, strip_markers
 
@@ -144,7 +145,7 @@ def _history_text(history: list[Turn]) -> str:
         lines.append(f"User: {turn.question}")
         lines.append(f"Assistant: {answer}")
         if turn.cited_titles:
-            lines.append(f"(Sources: {'; '.join(turn.cited_titles)})")
+            lines.append(f"(Sources: {'; '.join(redact(t) for t in turn.cited_titles)})")
     return "\n".join(lines)
 
 

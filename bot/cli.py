@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape
 from rich.table import Table
 
 from bot.errors import PaperbotError
@@ -67,6 +67,7 @@ __all__ = [
     "app",
     "bot_from_env",
     "err",
+    "escape",
     "how_answered",
     "main",
     "out",
@@ -76,6 +77,14 @@ __all__ = [
     "progress_bar",
     "run_or_exit",
 ]
+
+
+def escape(text: str) -> str:
+    """Text for rich: markup escaped, and terminal escape codes and control characters from
+    papers (or anywhere) removed, so stored text can never drive the terminal."""
+    from bot.sanitize import clean_text
+
+    return _escape(clean_text(text))
 
 
 def _bot() -> Any:

@@ -13,16 +13,25 @@ stale chunks        chunks whose content hash differs from their paper record's,
                     is outside ``0 .. n_chunks-1``
 incomplete papers   papers with fewer valid chunks than their record says (missing chunks)
 chroma counts       Chroma's ``count()`` disagrees with the records it lists
-vector index        a sample of chunks is not found by querying with its own stored vector
-interrupted write   the write journal names a batch that never completed (warning: the next
-                    ingest reconciles it, see :mod:`bot.journal`)
+store file          embedded store: ``chroma.sqlite3`` missing, empty, or the store holds no
+                    papers while the state paperbot recorded at its last write says it held
+                    some (a truncated or deleted store reads as empty: never silently)
+paper vectors       a paper record whose vector cannot be read (every paper is checked)
+vector index        chunk vectors that cannot be read (a random sample of
+                    ``CHUNK_SAMPLE`` = 500 chunks, all of them in smaller stores: 1 % of
+                    vectors lost is caught with probability 1 - 0.99^500 > 99 %), or a
+                    probe of ``PROBES`` chunks not found by querying with its own vector
+interrupted write   a dead writer's note names a batch that never completed (warning: the
+                    next ingest reconciles it, see :mod:`bot.journal`); batches of live
+                    writers are in progress and are left out of every check
 bm25 index          missing or behind the store revision (warning: rebuilt on the next search);
                     a problem when it claims the store's revision but indexes other papers
 =================== ===========================================================================
 
 ``repair`` (holding the writer lock) deletes orphan and stale chunks, re-embeds incomplete
-papers (and papers whose vectors the probe could not find) from their stored records, clears
-the journal, stores a new revision and rebuilds the BM25 index; then checks again.
+papers (and papers whose paper or chunk vectors could not be read or found) from their stored
+records, clears the notes of dead writers, stores a new revision and rebuilds the BM25 index;
+then checks again. Papers a live writer is writing (Chroma server mode) are left alone.
 :func:`reconcile_papers` is the same repair restricted to some papers: the crash recovery of an
 interrupted ingest batch uses it.
 """
@@ -57,6 +66,7 @@ __all__ = [
 Status = Literal["ok", "warning", "problem"]
 SAMPLE = 5  # ids shown per check
 PROBES = 16  # chunks whose own vector must find them (vector index health)
+CHUNK_SAMPLE = 500  # chunk vectors read back: catches 1 % loss with probability > 99 %
 
 
 @dataclass
@@ -128,6 +138,9 @@ class Findings:
     incomplete: list[str] = field(default_factory=list)  # paper ids
     valid: list[str] = field(default_factory=list)  # chunk ids
     valid_paper: dict[str, str] = field(default_factory=dict)  # chunk id -> paper id
+    paper_of: dict[str, str] = field(default_factory=dict)  # every chunk id -> paper id
+    unreadable: set[str] = field(default_factory=set)  # papers with a vector lost (to redo)
+    vectors_sampled: bool = False  # chunk vectors were sampled, not all read
 
 
 def classify_records(
@@ -137,6 +150,7 @@ def classify_records(
     have: dict[str, set[int]] = {}
     for cid, meta in chunks:
         pid = str(meta.get("paper_id"))
+        found.paper_of[cid] = pid
         record = papers.get(pid)
         if record is None:
             found.orphans.append(cid)
@@ -184,10 +198,12 @@ def reconcile_papers(
     embedder: Embedder,
     settings: Settings,
     paper_ids: Sequence[str] | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[int, int]:
     """Make these papers (all when ``None``) consistent: delete their orphan and stale chunks,
-    re-embed those left incomplete from their stored records. Returns (chunks deleted, papers
-    re-embedded). The caller holds the writer lock."""
+    re-embed those left incomplete from their stored records. Papers in ``exclude`` (a live
+    writer's batch) are left alone. Returns (chunks deleted, papers re-embedded). The caller
+    holds the writer lock."""
     if paper_ids is None:
         papers = dict(store.iter_paper_records())
         chunks = list(store.iter_chunk_records())
@@ -197,10 +213,10 @@ def reconcile_papers(
         by_paper = store.chunks_of(ids)
         chunks = [(m.chunk_id, m.metadata) for ms in by_paper.values() for m in ms]
     found = classify_records(papers, chunks)
-    doomed = found.orphans + found.stale
+    doomed = [c for c in found.orphans + found.stale if found.paper_of.get(c) not in exclude]
     if doomed:
         store.delete_chunks(doomed)
-    redo = list(dict.fromkeys(found.incomplete + found.manifest))
+    redo = [p for p in dict.fromkeys(found.incomplete + found.manifest) if p not in exclude]
     redone = _reembed(store, embedder, settings, redo) if redo else 0
     return len(doomed), redone
 
@@ -226,11 +242,71 @@ def _probe_vectors(store: PaperStore, found: Findings) -> tuple[list[str], str]:
             matches = store.query_chunks(vec, n=3, where={"paper_id": found.valid_paper[cid]})
             if cid not in {m.chunk_id for m in matches}:
                 failed.append(cid)
-    except PaperbotError:
-        raise
-    except Exception as exc:  # a broken index raises from deep inside Chroma
+    except PaperbotError as exc:  # a broken index raises from deep inside Chroma
         return list(sample), f"querying the vector index failed: {exc}"
     return failed, f"{len(sample)} chunks probed"
+
+
+def _vector_checks(store: PaperStore, found: Findings, papers: dict[str, Any]) -> list[Check]:
+    """Every paper vector, and a sample of chunk vectors (all of them up to CHUNK_SAMPLE),
+    must be readable; a few chunks must be found by their own vector."""
+    import random
+
+    bad_papers = store.unreadable_vectors("papers", sorted(papers))
+    found.unreadable.update(bad_papers)
+    if bad_papers:
+        paper_check = Check(
+            "paper vectors",
+            "problem",
+            len(bad_papers),
+            f"{len(bad_papers)} of {len(papers)} paper vectors cannot be read (lost from the "
+            "vector index: dense search misses these papers)",
+            bad_papers[:SAMPLE],
+        )
+    else:
+        paper_check = Check("paper vectors", "ok", 0, f"all {len(papers)} paper vectors read")
+    valid = found.valid
+    found.vectors_sampled = len(valid) > CHUNK_SAMPLE
+    sample = random.sample(valid, CHUNK_SAMPLE) if found.vectors_sampled else list(valid)
+    lost = store.unreadable_vectors("chunks", sample)
+    found.unreadable.update(found.valid_paper[c] for c in lost)
+    failed, probe_detail = _probe_vectors(store, found)
+    found.unreadable.update(found.valid_paper[c] for c in failed if c in found.valid_paper)
+    what = (
+        f"{len(sample)} of {len(valid)} chunk vectors read (random sample)"
+        if found.vectors_sampled
+        else f"all {len(valid)} chunk vectors read"
+    )
+    if lost:
+        share = f" ({100 * len(lost) / max(1, len(sample)):.1f} % of those read)"
+        chunk_check = Check(
+            "vector index",
+            "problem",
+            len(lost),
+            f"{len(lost)} chunk vectors cannot be read{share}; {what}",
+            lost[:SAMPLE],
+        )
+    elif failed:
+        chunk_check = Check(
+            "vector index",
+            "problem",
+            len(failed),
+            f"{len(failed)} chunks not found by their own vector ({probe_detail}); {what}",
+            failed[:SAMPLE],
+        )
+    else:
+        chunk_check = Check("vector index", "ok", 0, f"{what}; {probe_detail}")
+    return [paper_check, chunk_check]
+
+
+def _store_file_check(store: PaperStore) -> Check:
+    detail = store.missing_store_detail()
+    if detail:
+        recorded = store.recorded_state() or {}
+        return Check("store file", "problem", int(recorded.get("papers") or 1), detail)
+    if store.settings.chroma_host:
+        return Check("store file", "ok", 0, f"Chroma server {store.location}")
+    return Check("store file", "ok", 0, "the store file holds what was last written")
 
 
 def check_store(store: PaperStore, settings: Settings) -> DoctorReport:
@@ -240,14 +316,17 @@ def check_store(store: PaperStore, settings: Settings) -> DoctorReport:
 
 
 def _check_store(store: PaperStore, settings: Settings) -> tuple[DoctorReport, Findings]:
-    from bot.journal import WriteJournal
+    from bot.journal import read_notes
     from bot.lexical import saved_index_state
     from bot.retrieve import bm25_dir
 
-    papers = dict(store.iter_paper_records())
-    chunks = list(store.iter_chunk_records())
+    notes = read_notes(settings)
+    busy = {pid for n in notes if n.live for pid in n.paper_ids or []}
+    papers = {pid: m for pid, m in store.iter_paper_records() if pid not in busy}
+    chunks = [(c, m) for c, m in store.iter_chunk_records() if m.get("paper_id") not in busy]
     found = classify_records(papers, chunks)
     checks = [
+        _store_file_check(store),
         _check(
             "manifest",
             found.manifest,
@@ -275,6 +354,8 @@ def _check_store(store: PaperStore, settings: Settings) -> tuple[DoctorReport, F
     ]
     counted = (store.count_papers(), store.count_chunks())
     listed = (len(papers), len(chunks))
+    if busy:  # a live writer is adding records: the counts move under us
+        counted = listed
     if counted == listed:
         checks.append(Check("chroma counts", "ok", 0, f"{counted[0]} papers, {counted[1]} chunks"))
     else:
@@ -288,34 +369,31 @@ def _check_store(store: PaperStore, settings: Settings) -> tuple[DoctorReport, F
                 f"listing gives {listed[0]} / {listed[1]}",
             )
         )
-    failed, probe_detail = _probe_vectors(store, found)
-    if failed:
-        checks.append(
-            Check(
-                "vector index",
-                "problem",
-                len(failed),
-                f"{len(failed)} chunks not found by their own vector ({probe_detail})",
-                failed[:SAMPLE],
-            )
-        )
+    checks.extend(_vector_checks(store, found, papers))
+    dead = [n for n in notes if not n.live]
+    live = [n for n in notes if n.live]
+    in_progress = (
+        f"; {len(live)} write(s) in progress by live writers ({len(busy)} papers, left out "
+        "of these checks)"
+        if live
+        else ""
+    )
+    if not dead:
+        checks.append(Check("interrupted write", "ok", 0, "the last write completed" + in_progress))
     else:
-        checks.append(Check("vector index", "ok", 0, probe_detail))
-    pending = WriteJournal.for_settings(settings).pending()
-    if pending is None:
-        checks.append(Check("interrupted write", "ok", 0, "the last write completed"))
-    else:
+        pending = [pid for n in dead for pid in n.paper_ids or []]
         checks.append(
             Check(
                 "interrupted write",
                 "warning",
-                len(pending),
-                f"a write of {len(pending)} papers was interrupted (the next ingest reconciles it)",
+                max(1, len(pending)),
+                f"{len(dead)} write(s) of {len(pending)} papers were interrupted (the next "
+                "ingest reconciles them)" + in_progress,
                 pending[:SAMPLE],
             )
         )
     saved = saved_index_state(bm25_dir(settings))
-    checks.append(_check_bm25(saved, store.revision(), set(papers)))
+    checks.append(_check_bm25(saved, store.revision(), set(papers) | busy))
     return DoctorReport(checks, papers=len(papers), chunks=len(chunks)), found
 
 
@@ -358,6 +436,19 @@ def _remove_stale_temp_files(directory: Path, age: float = 60.0) -> None:
                 tmp.unlink()
 
 
+def _clear_dead_notes(settings: Settings) -> None:
+    """The store was reconciled as a whole: the notes of dead writers are done with."""
+    from bot.journal import read_notes
+
+    for note in read_notes(settings):
+        if note.live:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            note.path.unlink()
+        with contextlib.suppress(OSError):
+            note.lock_path.unlink()
+
+
 def repair_store(
     store: PaperStore,
     embedder: Embedder,
@@ -368,7 +459,6 @@ def repair_store(
 
     ``lexical``: the BM25 index to rebuild (a caller's own, so its in-memory state is fresh
     too); default a new one over ``store``."""
-    from bot.journal import WriteJournal
     from bot.lexical import LexicalIndex
     from bot.retrieve import bm25_dir
 
@@ -377,13 +467,13 @@ def repair_store(
         doomed = found.orphans + found.stale
         if doomed:
             store.delete_chunks(doomed)
-        probe = before.check("vector index")
-        unfound = {found.valid_paper[c] for c in probe.ids if c in found.valid_paper}
-        if probe.status == "problem" and probe.count > len(probe.ids):
-            unfound = set(found.valid_paper.values())  # the whole index is suspect
-        redo = list(dict.fromkeys([*found.incomplete, *found.manifest, *sorted(unfound)]))
+        unreadable = set(found.unreadable)
+        if unreadable and found.vectors_sampled:  # the sample found losses: read them all
+            lost = store.unreadable_vectors("chunks", found.valid)
+            unreadable.update(found.valid_paper[c] for c in lost)
+        redo = list(dict.fromkeys([*found.incomplete, *found.manifest, *sorted(unreadable)]))
         redone = _reembed(store, embedder, settings, redo) if redo else 0
-        WriteJournal.for_settings(settings).commit()
+        _clear_dead_notes(settings)
         store.touch()
         (lexical or LexicalIndex(store, bm25_dir(settings))).rebuild()
         _remove_stale_temp_files(bm25_dir(settings))

@@ -18,6 +18,7 @@ import numpy as np
 from bot.chunking import chunk_paper
 from bot.journal import WriteJournal, recover_interrupted
 from bot.readers import iter_input_files, read_file, resolve_format
+from bot.readers.isolated import parse_worker
 from bot.store import PaperWrite
 from bot.types import IngestFailure, IngestReport, Paper, normalise_title
 
@@ -102,16 +103,19 @@ def ingest_papers(
     # Embedding (torch, GIL released) overlaps with writing the previous batch to Chroma in
     # one background thread; writes stay strictly one at a time and in order.
     step = settings.ingest_batch_papers
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-write") as writer:
-        pending: tuple[Future[int], int] | None = None
-        for start in range(0, len(todo), step):
-            batch = todo[start : start + step]
-            writes = prepare_writes(batch, embedder, settings)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-write") as writer:
+            pending: tuple[Future[int], int] | None = None
+            for start in range(0, len(todo), step):
+                batch = todo[start : start + step]
+                writes = prepare_writes(batch, embedder, settings)
+                if pending is not None:
+                    finish(pending)
+                pending = (writer.submit(write, batch, writes), len(batch))
             if pending is not None:
                 finish(pending)
-            pending = (writer.submit(write, batch, writes), len(batch))
-        if pending is not None:
-            finish(pending)
+    finally:
+        journal.close()  # a note left by a failed write stays for the next writer
     report.seconds += time.perf_counter() - started
     return report
 
@@ -171,12 +175,14 @@ def ingest_paths(
     files, failures = iter_input_files([Path(p) for p in paths], fmt)
     report = IngestReport(failed=list(failures))
     papers: list[Paper] = []
-    for i, path in enumerate(files):
-        result = read_file(path, fmt)
-        papers.extend(result.papers)
-        report.failed.extend(result.failures)
-        if progress:
-            progress("read", i + 1, len(files))
+    # PDFs are parsed in a worker process with time and memory budgets (one for all files)
+    with parse_worker(settings.parse_timeout, settings.parse_memory_mb) as worker:
+        for i, path in enumerate(files):
+            result = read_file(path, fmt, worker=worker)
+            papers.extend(result.papers)
+            report.failed.extend(result.failures)
+            if progress:
+                progress("read", i + 1, len(files))
     if not files and not report.failed:
         report.failed.append(IngestFailure("", None, "no input files given"))
     ingest_papers(papers, store, embedder, settings, progress=progress, report=report)

@@ -36,6 +36,7 @@ import numpy as np
 
 from bot.errors import InputError
 from bot.latex import clean_latex
+from bot.sanitize import without_injections
 from bot.summarize import summarize_paper
 from bot.types import Digest, DigestSection, LaySummary, Paper
 from bot.verify import content_words
@@ -207,7 +208,7 @@ def section_terms(groups: list[list[Paper]], top: int = 3) -> list[list[str]]:
         df: Counter[str] = Counter()
         for paper in papers:
             seen: set[str] = set()
-            for weight, text in ((3, paper.title), (1, paper.abstract)):
+            for weight, text in ((3, paper.title), (1, without_injections(paper.abstract))):
                 for phrase in _phrases(text):
                     key = _norm(phrase)
                     tf[key] += weight

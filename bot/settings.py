@@ -140,11 +140,42 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(65536, ge=1024, le=100_000_000)  # JSON request bodies
     max_upload_bytes: int = Field(20_000_000, ge=1024, le=2_000_000_000)  # POST /api/ingest
     rate_limit_per_minute: int = Field(120, ge=0, le=100_000)  # per client address; 0 = off
+    # Host header values the server answers (comma-separated; "*" = any). serve adds the
+    # address it binds to (and this machine's names when it binds to all interfaces).
+    allowed_hosts: str = "localhost,127.0.0.1,::1"
+    # Other origins whose pages may POST when no API key is set (comma-separated, e.g.
+    # "http://localhost:3000"); pages served by paperbot itself always may.
+    allowed_origins: str = ""
+    # Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated
+    # IPs; empty = none: the rate limit counts the socket's peer).
+    trusted_proxies: str = ""
+    # Server-side deadline of one API request, in seconds (504 after it); a disconnected
+    # client cancels its request at once.
+    request_timeout: float = Field(300.0, gt=0, le=86400)
+    # Parsing a PDF happens in a worker process with these budgets per file; a file over
+    # either is reported by name and skipped.
+    parse_timeout: float = Field(60.0, gt=0, le=3600)
+    parse_memory_mb: int = Field(1024, ge=64, le=65536)
+    # Show server file paths (paper sources, store location) in API output.
+    expose_paths: bool = False
 
     @field_validator("api_key", mode="before")
     @classmethod
     def _empty_api_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_ascii(cls, value: str | None) -> str | None:
+        if value is not None and not all(33 <= ord(c) < 127 for c in value):
+            raise ValueError(
+                "must be printable ASCII without spaces (an HTTP Authorization header cannot "
+                "carry other characters reliably; browsers refuse to send them)"
+            )
+        return value
+
+    def host_list(self, value: str) -> list[str]:
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     # --- lay summaries and newsletters (paperbot summarize / newsletter) -----------------
     summary_audience: Literal["general", "student", "expert"] = "general"

@@ -28,8 +28,12 @@ Embedded mode uses ``chromadb.PersistentClient`` under ``settings.store_dir``; w
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -42,9 +46,76 @@ from bot.types import Chunk, Paper, normalise_title
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-__all__ = ["ChunkMatch", "PaperStore", "PaperWrite", "StoreListener"]
+__all__ = ["ChunkMatch", "PaperStore", "PaperWrite", "StoreListener", "explain_store_error"]
 
 SCHEMA_VERSION = 1
+STORE_FILE = "chroma.sqlite3"
+log = logging.getLogger(__name__)
+# Embedded stores: the revision this process last saw or stored, per store and collection.
+_SEEN: dict[str, str] = {}
+
+
+def explain_store_error(exc: BaseException, what: str, location: str) -> str:
+    """One line for a failure deep inside Chroma: disk full, a damaged store file, an
+    unreachable server, or the error's first line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    low = text.lower()
+    errno_ = getattr(exc, "errno", None)
+    if errno_ == 28 or "disk is full" in low or "no space left" in low or "enospc" in low:
+        return (
+            f"disk full: {what} at {location} failed because the disk has no space left "
+            "(free some space and retry; the last complete write is kept)"
+        )
+    if (
+        "file is not a database" in low
+        or "malformed" in low
+        or "not a database" in low
+        or "database disk image" in low
+    ):
+        return (
+            f"the store at {location} is damaged ({what} failed: {text[:160]}); restore it "
+            "from a backup or re-create it (paperbot export/import, or ingest again)"
+        )
+    if any(
+        word in low
+        for word in ("connection refused", "could not connect", "connecterror", "failed to connect")
+    ) or type(exc).__name__ in ("ConnectError", "ConnectTimeout"):
+        return f"cannot reach the Chroma server at {location} ({what}): {text[:160]}"
+    if type(exc).__name__ not in text:
+        text = f"{type(exc).__name__}: {text}"
+    return f"{what} at {location} failed: {text[:300]}"
+
+
+class _Guarded:
+    """A Chroma client or collection whose calls raise :class:`StoreError` with one clear
+    line instead of whatever chromadb, SQLite or the HTTP client raised."""
+
+    def __init__(self, target: Any, location: str) -> None:
+        self._target = target
+        self._location = location
+
+    @property
+    def raw(self) -> Any:
+        return self._target
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                what = f"{name} on {getattr(self._target, 'name', 'the store')}"
+                raise StoreError(explain_store_error(exc, what, self._location)) from exc
+            if name in ("get_collection", "get_or_create_collection"):
+                return _Guarded(result, self._location)
+            return result
+
+        return call
 
 
 @dataclass
@@ -132,10 +203,12 @@ class PaperStore:
         self.settings = settings
         self.embedding_model = embedding_model
         self.dimension = dimension
-        self._client = self._connect(settings)
+        self._client = _Guarded(self._connect(settings), self.location)
         self._papers = self._collection(f"{settings.collection}_papers")
         self._chunks = self._collection(f"{settings.collection}_chunks")
         self._listeners: list[StoreListener] = []
+        if not settings.chroma_host:
+            _SEEN.setdefault(self._key, self.revision())
         try:
             self.max_batch = int(self._client.get_max_batch_size())
         except Exception:  # older servers do not report it
@@ -168,7 +241,7 @@ class PaperStore:
                 if settings.chroma_host
                 else f"store at {settings.store_dir}"
             )
-            raise StoreError(f"cannot open the {where}: {exc}") from exc
+            raise StoreError(explain_store_error(exc, "opening", where)) from exc
 
     @property
     def location(self) -> str:
@@ -182,15 +255,12 @@ class PaperStore:
             "embedding_model": self.embedding_model,
             "embedding_dim": self.dimension,
         }
-        try:
-            collection = self._client.get_or_create_collection(
-                name=name,
-                metadata=wanted,
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
-            )
-        except Exception as exc:
-            raise StoreError(f"cannot open collection '{name}': {exc}") from exc
+        collection = self._client.get_or_create_collection(
+            name=name,
+            metadata=wanted,
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
         meta = collection.metadata or {}
         model, dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if model != self.embedding_model or (dim is not None and int(dim) != self.dimension):
@@ -200,6 +270,42 @@ class PaperStore:
                 "use the same PAPERBOT_EMBEDDING_MODEL or a new PAPERBOT_COLLECTION"
             )
         return collection
+
+    # --- a long-lived process's view of an embedded store ------------------------------
+    @property
+    def _key(self) -> str:
+        return f"{Path(self.settings.store_dir).resolve()}::{self.settings.collection}"
+
+    def refresh(self) -> bool:
+        """Embedded store: reopen Chroma when another process wrote since this process last
+        looked (the store's revision is not the last one this process saw or stored).
+
+        A Chroma client keeps its own in-memory view of the vector index; a process that
+        stays open (``paperbot serve``) while a CLI ingest writes would otherwise search a
+        stale index and, on its next write, persist that stale index over the other
+        process's vectors ("Error finding id": records whose vectors are gone). Every write
+        calls this under the writer lock; the server calls it before each request. Returns
+        whether the client was reopened. A Chroma server needs none of this."""
+        if self.settings.chroma_host:
+            return False
+        current = self.revision()
+        if current == _SEEN.get(self._key):
+            return False
+        self._reopen()
+        _SEEN[self._key] = current
+        return True
+
+    def _reopen(self) -> None:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        raw = self._client.raw
+        identifier = getattr(raw, "_identifier", None)
+        # a fresh System for this path (the stale one stays with whoever still holds it)
+        SharedSystemClient._identifier_to_system.pop(identifier, None)
+        self._client = _Guarded(self._connect(self.settings), self.location)
+        self._papers = self._collection(f"{self.settings.collection}_papers")
+        self._chunks = self._collection(f"{self.settings.collection}_chunks")
+        log.info("another process wrote to %s: reopened the store", self.location)
 
     # --- revision and listeners -------------------------------------------------------
     def add_listener(self, listener: StoreListener) -> None:
@@ -211,10 +317,7 @@ class PaperStore:
 
         Read fresh from Chroma (another process may have written)."""
         name = f"{self.settings.collection}_papers"
-        try:
-            meta = self._client.get_collection(name, embedding_function=None).metadata or {}
-        except Exception as exc:
-            raise StoreError(f"cannot read collection '{name}': {exc}") from exc
+        meta = self._client.get_collection(name, embedding_function=None).metadata or {}
         return str(meta.get("revision", ""))
 
     def _bump_revision(self) -> tuple[str, str]:
@@ -229,7 +332,68 @@ class PaperStore:
         meta["revision"] = new
         fresh.modify(metadata=meta)  # modify replaces the metadata: keep every other key
         self._papers = fresh
+        if not self.settings.chroma_host:
+            _SEEN[self._key] = new
+        self._record_state(new)
         return old, new
+
+    # --- what was stored, recorded outside Chroma (embedded store) ---------------------
+    @property
+    def state_path(self) -> Path:
+        """Where the counts of the last write are recorded (next to the store, outside it),
+        so a store file that was deleted or truncated is noticed instead of reading as an
+        empty store."""
+        return self.settings.home / "state" / f"{self.settings.collection}.json"
+
+    def _record_state(self, revision: str) -> None:
+        if self.settings.chroma_host:
+            return  # other clients write too: a per-client record would be wrong
+        state = {
+            "papers": self.count_papers(),
+            "chunks": self.count_chunks(),
+            "revision": revision,
+            "written": round(time.time(), 3),
+        }
+        path = self.state_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            what = "recording the store state"
+            raise StoreError(explain_store_error(exc, what, str(path))) from exc
+
+    def recorded_state(self) -> dict[str, Any] | None:
+        """The counts recorded at the last write through paperbot (None: never recorded)."""
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def missing_store_detail(self) -> str | None:
+        """Why the embedded store looks lost, or None: its file is missing or empty, or it
+        holds no papers while the recorded state says it held some."""
+        if self.settings.chroma_host:
+            return None
+        recorded = self.recorded_state() or {}
+        had = int(recorded.get("papers") or 0)
+        if had <= 0 or self.count_papers() > 0:
+            return None
+        store_file = self.settings.store_dir / STORE_FILE
+        if not store_file.exists():
+            how = f"{STORE_FILE} is missing"
+        elif store_file.stat().st_size == 0:
+            how = f"{STORE_FILE} is empty (0 bytes)"
+        else:
+            how = "it holds no papers"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recorded.get("written") or 0))
+        return (
+            f"the store at {self.settings.store_dir} was written with {had} papers (last "
+            f"write {when}) but {how}: the store file was deleted, truncated or replaced; "
+            "restore it from a backup, or re-ingest (paperbot import FILE for an export)"
+        )
 
     # --- writes -----------------------------------------------------------------------
     def _batches(self, n: int) -> Iterator[slice]:
@@ -247,6 +411,7 @@ class PaperStore:
     def write(self, writes: Sequence[PaperWrite]) -> int:
         """(Re)write papers with their chunks; returns the number of chunks written."""
         with self.writing():
+            self.refresh()  # never write from a stale view of the vector index
             return self._write(writes)
 
     def _write(self, writes: Sequence[PaperWrite]) -> int:
@@ -287,7 +452,7 @@ class PaperStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"writing to the store at {self.location} failed: {exc}") from exc
+            raise StoreError(explain_store_error(exc, "writing", self.location)) from exc
         for listener in self._listeners:
             listener.papers_written([w.paper for w in writes], old_rev, new_rev)
         return len(ids)
@@ -306,6 +471,7 @@ class PaperStore:
 
     def delete_papers(self, paper_ids: Iterable[str]) -> int:
         with self.writing():
+            self.refresh()
             return self._delete_papers(paper_ids)
 
     def _delete_papers(self, paper_ids: Iterable[str]) -> int:
@@ -516,10 +682,38 @@ class PaperStore:
                 out[cid] = np.asarray(vec, dtype=np.float32)
         return out
 
+    def unreadable_vectors(self, kind: str, ids: Sequence[str], batch: int = 250) -> list[str]:
+        """The ids among ``ids`` (of ``kind`` "papers" or "chunks") whose stored vector cannot
+        be read back: missing, or Chroma fails on them ("Error finding id" when the vector
+        index lost them while the records remain). A failing batch is split to name them."""
+        collection = (self._papers if kind == "papers" else self._chunks).raw
+        bad: list[str] = []
+
+        def probe(part: list[str]) -> None:
+            try:
+                got = collection.get(ids=part, include=["embeddings"])
+            except Exception:
+                if len(part) == 1:
+                    bad.append(part[0])
+                    return
+                half = len(part) // 2
+                probe(part[:half])
+                probe(part[half:])
+                return
+            vectors = got.get("embeddings")
+            found = set(got["ids"]) if vectors is not None and len(vectors) else set()
+            bad.extend(i for i in part if i not in found)
+
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), batch):
+            probe(unique[start : start + batch])
+        return bad
+
     def delete_chunks(self, chunk_ids: Iterable[str]) -> int:
         """Delete chunks by id (their paper records stay); returns how many ids were given."""
         ids = list(dict.fromkeys(chunk_ids))
         with self.writing():
+            self.refresh()
             try:
                 for part in self._batches(len(ids)):
                     self._chunks.delete(ids=ids[part])
@@ -532,5 +726,6 @@ class PaperStore:
         from the store on next use - listeners are deliberately not told (after a crash their
         state may be wrong while claiming the old revision). Returns the new revision."""
         with self.writing():
+            self.refresh()
             _old_rev, new_rev = self._bump_revision()
         return new_rev

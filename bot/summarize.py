@@ -43,6 +43,7 @@ from bot.errors import InputError, LLMError
 from bot.latex import clean_latex
 from bot.prompts import load_prompt
 from bot.readability import fkgl, target_grade
+from bot.sanitize import SANITIZE_VERSION, escape_markers, redact, safe_sentences
 from bot.sentence_scorer import refers_back
 from bot.sentences import split_sentences
 from bot.types import Citation, GlossaryEntry, LaySummary, Paper, Sentence
@@ -298,7 +299,7 @@ def check_lay_text(
     """Run the faithfulness gates (numbers, names, support) over generated ``text`` about
     ``paper``: the kept sentences get ``[n]`` citations to verbatim abstract sentences, the
     others are listed in ``removed`` with the reason."""
-    sentences = split_sentences(paper.abstract)
+    sentences = safe_sentences(paper.abstract)
     return _Gates(paper, sentences, verifier).check(text, max_sentences, max_words)
 
 
@@ -366,7 +367,8 @@ def _extractive(
         end = ""
         if text and text[-1] in ".!?":
             text, end = text[:-1], text[-1]
-        parts.append(f"{text} [{numberer.number(source, sentences[i])}]{end or '.'}")
+        n = numberer.number(source, sentences[i])
+        parts.append(f"{escape_markers(text)} [{n}]{end or '.'}")
     return " ".join(parts), numberer, picked
 
 
@@ -531,7 +533,7 @@ def _generate(
     numbered = numbered_sentences(sentences)
     grade_text = f"{opts.target:g}"
     messages = prompt.render(
-        title=paper.title,
+        title=redact(paper.title),
         sentences=numbered,
         audience=opts.audience,
         grade=grade_text,
@@ -580,7 +582,7 @@ def _generate(
         try:
             second = llm.invoke(
                 revise.render(
-                    title=paper.title,
+                    title=redact(paper.title),
                     sentences=numbered,
                     draft=checked.text,
                     measured=f"{first_grade:.1f}",
@@ -636,6 +638,7 @@ def cache_parts(
 ) -> dict[str, Any]:
     parts: dict[str, Any] = {
         "version": SUMMARY_VERSION,
+        "sanitize": SANITIZE_VERSION,
         "paper_id": paper.id,
         "paper": paper.content_hash,
         "kind": opts.kind,
@@ -676,7 +679,7 @@ def summarize_paper(
     same paper content, prompts, model and options is returned without any work
     (``cached=True``)."""
     opts = summary_options(settings, audience, grade, words, kind)
-    sentences = split_sentences(paper.abstract)
+    sentences = safe_sentences(paper.abstract)  # instructions to a model are never summarised
     if not sentences:
         raise InputError(f"paper '{paper.id}' has no abstract to summarise")
 

@@ -10,7 +10,7 @@ Runs in a thread on 127.0.0.1 (port 0 = a free one). Each request to
         assert server.attempts == 2
 
 A scripted model: ``replies`` are returned in order (one per ``ok`` request; then ``reply``),
-or ``respond(body)`` computes each reply from the request (e.g. by its prompt)::
+and ``reply`` may be a function of the request body (e.g. of its prompt)::
 
     with FaultServer(replies=['{"verdict": "supported"}', "not json"]) as server: ...
 
@@ -51,9 +51,9 @@ class FaultServer:
         fail_first: int | None = None,
         retry_after: float | str = 1,
         stall_seconds: float = 30.0,
-        reply: str = "The answer is in the sources [1].",
+        reply: str | Callable[[dict[str, Any]], str] = "The answer is in the sources [1].",
         replies: list[str] | None = None,
-        respond: Callable[[dict[str, Any]], str] | None = None,
+        token_delay: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
@@ -61,9 +61,10 @@ class FaultServer:
         self.fail_first = fail_first
         self.retry_after = retry_after
         self.stall_seconds = stall_seconds
-        self.reply = reply
-        self.replies = list(replies or [])
-        self.respond = respond
+        self.reply = reply  # a string, or a function of the request body (a scripted model)
+        self.replies = list(replies or [])  # queued replies, used first, one per request
+        self.token_delay = token_delay  # seconds between streamed tokens
+        self.tokens_sent = 0  # streamed tokens actually written (a cancelled stream stops)
         self.requests: list[dict[str, Any]] = []  # parsed request bodies
         self.times: list[float] = []  # monotonic arrival time of each request
         self._lock = threading.Lock()
@@ -105,10 +106,10 @@ class FaultServer:
         return "ok"
 
     def _next_reply(self, body: dict[str, Any]) -> str:
-        if self.respond is not None:
-            return self.respond(body)
         with self._lock:
-            return self.replies.pop(0) if self.replies else self.reply
+            if self.replies:
+                return self.replies.pop(0)
+        return self.reply(body) if callable(self.reply) else self.reply
 
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
         return {
@@ -193,6 +194,25 @@ class FaultServer:
                     events.append({**base, "choices": [choice]})
                 stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
                 events.append({**base, "choices": [stop]})
+                if server.token_delay > 0:  # a slow model: one token at a time
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for event in events:
+                            if server._stop.wait(server.token_delay):
+                                return
+                            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                            self.wfile.flush()
+                            with server._lock:
+                                server.tokens_sent += 1
+                        self.wfile.write(b"data: [DONE]\n\n")
+                        self.wfile.flush()
+                    except OSError:  # the client hung up: stop generating
+                        return
+                    return
                 data = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                 self._send(200, data.encode(), {"Content-Type": "text/event-stream"})
 

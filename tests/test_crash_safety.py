@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from bot.api import PaperBot
-from bot.journal import journal_path
+from bot.journal import journal_notes
 from tests.conftest import SHARED, cli_env, make_settings
 
 SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
@@ -85,7 +85,7 @@ def _ingest(home: Path, corpus: Path) -> dict[str, Any]:
 
 def _reference_run(home: Path, corpus: Path) -> tuple[dict[str, Any], float, float]:
     """The clean run: its report, its duration and when its first store write began."""
-    journal = journal_path(make_settings(home))
+    settings_ = make_settings(home)
     out, err = home.parent / "reference.out", home.parent / "reference.err"
     with open(out, "w", encoding="utf-8") as fo, open(err, "w", encoding="utf-8") as fe:
         proc = subprocess.Popen(
@@ -94,7 +94,7 @@ def _reference_run(home: Path, corpus: Path) -> tuple[dict[str, Any], float, flo
     t0 = time.monotonic()
     first_write = 0.0
     while proc.poll() is None:
-        if not first_write and journal.exists():
+        if not first_write and bool(journal_notes(settings_)):
             first_write = time.monotonic() - t0
         time.sleep(0.003)
     seconds = time.monotonic() - t0
@@ -118,7 +118,7 @@ def _ingest_killed(
     """Start an ingest, SIGKILL it after ``delay`` s (with ``in_write``: at the next store write
     after that, a random 0-50 ms in; a write of 4 papers takes ~70 ms). None when it
     finished before the kill."""
-    journal = journal_path(make_settings(home))
+    settings_ = make_settings(home)
     log = home.parent / f"{home.name}.killed.log"
     with open(log, "w", encoding="utf-8") as fh:
         proc = subprocess.Popen(
@@ -131,17 +131,19 @@ def _ingest_killed(
     try:
         time.sleep(delay)
         if in_write:
-            while proc.poll() is None and not journal.exists():
+            while proc.poll() is None and not bool(journal_notes(settings_)):
                 time.sleep(0.003)
             time.sleep(rng.uniform(0.0, 0.05))
         if proc.poll() is not None:
             return None
-        mid_write = journal.exists()
+        mid_write = bool(journal_notes(settings_))
         proc.send_signal(signal.SIGKILL)
         at = time.monotonic() - t0
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-        return Kill("in-write" if in_write else "timed", at, mid_write or journal.exists())
+        return Kill(
+            "in-write" if in_write else "timed", at, mid_write or bool(journal_notes(settings_))
+        )
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -23,7 +23,7 @@ import pytest
 
 from bot.api import PaperBot
 from bot.ingest import prepare_writes
-from bot.journal import WriteJournal, journal_path
+from bot.journal import WriteJournal, journal_notes
 from bot.retrieve import bm25_dir
 from bot.types import Paper
 from tests.conftest import SHARED, make_settings
@@ -167,7 +167,7 @@ def test_bm25_claiming_current_revision_with_other_papers_is_a_problem(
     # The next ingest (same input plus the extra paper, all committed) recovers first.
     report = reader.add_papers([*papers, extra])
     assert report.unchanged == 9 and report.added == 0
-    assert not journal_path(bot.settings).exists()
+    assert not journal_notes(bot.settings)
     hits = reader.search(extra.title, k=3, mode="bm25")
     assert hits and hits[0].paper.id == extra.id
     assert all(s == "ok" for s, _ in _statuses(reader).values())
@@ -191,7 +191,7 @@ def test_killed_before_record_of_new_paper_leaves_no_orphans(
     report = bot.add_papers(papers)  # the re-run, without the ghost paper
     assert report.unchanged == 8
     assert _state(bot) == state0
-    assert not journal_path(bot.settings).exists()
+    assert not journal_notes(bot.settings)
     assert _statuses(bot)["bm25 index"][0] == "warning"  # the recovery bumped the revision
     assert bot.search(papers[0].title, k=1)  # ... so the next search rebuilds it
     assert all(s == "ok" for s, _ in _statuses(bot).values())

@@ -43,8 +43,11 @@ def copy_store(seed_home: Path, dest: Path) -> Path:
     return dest
 
 
-def start_server(home: Path, log: Path, **settings: str) -> Server:
-    """``paperbot serve`` on a free loopback port, isolated from the developer's settings."""
+def start_server(
+    home: Path, log: Path, extra_env: dict[str, str] | None = None, **settings: str
+) -> Server:
+    """``paperbot serve`` on a free loopback port, isolated from the developer's settings
+    (``settings`` become ``PAPERBOT_<NAME>``; ``extra_env`` are set as given, e.g. OPENAI_*)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "OPENAI_"))}
     env.update(
@@ -55,6 +58,7 @@ def start_server(home: Path, log: Path, **settings: str) -> Server:
         HF_HUB_OFFLINE="1",
     )
     env.update({f"PAPERBOT_{k.upper()}": v for k, v in settings.items()})
+    env.update(extra_env or {})
     paperbot = str(Path(sys.executable).with_name("paperbot"))
     with open(log, "wb") as fh:
         proc = subprocess.Popen(

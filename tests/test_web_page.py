@@ -187,3 +187,32 @@ def test_html_in_papers_renders_as_text(driver: Any, api_server: Server) -> None
     # the server's CSP forbids inline script anyway
     csp = httpx.get(api_server.url + "/").headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+FAKE_MARKERS = {
+    "id": "fake-markers",
+    "title": "Self-Supervised Denoising of Penguin Colony Photographs",
+    "abstract": "Penguin colony photographs taken from drones are noisy. Self-supervised "
+    "denoising cleans penguin colony photographs by training on pairs of noisy frames [1] [2]. "
+    "Counts of nesting penguins become 18% more accurate.",
+}
+
+
+def test_markers_inside_paper_text_never_become_citation_buttons(
+    driver: Any, api_server: Server
+) -> None:
+    """Issue 16: a "[1] [2]" written in an abstract was turned into citation buttons."""
+    with api_server.client() as client:
+        upload = client.post(
+            "/api/ingest",
+            files={"file": ("fake.jsonl", json.dumps(FAKE_MARKERS) + "\n", "text/plain")},
+        )
+        assert upload.status_code == 200, upload.text
+    _open(driver, api_server)
+    bubble = _ask(driver, "How does self-supervised denoising clean penguin colony photographs?")
+    text = bubble.find_elements("css selector", ".answer-text")[0]
+    assert "noisy frames [1] [2]" in text.text  # shown as the paper wrote it, without "\"
+    buttons = text.find_elements("css selector", "button.cite")
+    sources = bubble.find_elements("css selector", ".sources li")
+    assert buttons and len(buttons) == len(sources)  # one button per real citation only
+    assert "\\[" not in text.text

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.text import Text
 
 from bot.cli import (
@@ -23,6 +22,7 @@ from bot.cli import (
     app,
     bot_from_env,
     err,
+    escape,
     how_answered,
     out,
     print_mode_hint,

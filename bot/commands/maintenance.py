@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import (
@@ -15,6 +14,7 @@ from bot.cli import (
     app,
     bot_from_env,
     err,
+    escape,
     out,
     print_ingest_report,
     print_json,

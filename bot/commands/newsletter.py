@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from bot.cli import (
     JsonOpt,
     app,
     bot_from_env,
     err,
+    escape,
     print_mode_hint,
     progress_bar,
     run_or_exit,

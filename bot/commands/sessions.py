@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from bot.cli import JsonOpt, app, out, print_json, run_or_exit
+from bot.cli import JsonOpt, app, escape, out, print_json, run_or_exit
 
 __all__ = ["sessions"]
 

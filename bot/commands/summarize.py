@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from bot.cli import (
     JsonOpt,
     app,
     bot_from_env,
     err,
+    escape,
     out,
     print_json,
     print_mode_hint,

@@ -18,7 +18,11 @@ format       suffixes                reader
 More formats plug in with :func:`register_reader`. :func:`read_file` never raises for bad
 content: an unreadable, empty, binary, non-UTF-8 or unsupported file gives a
 :class:`~bot.types.ReadResult` holding one :class:`~bot.types.IngestFailure`, and bad records
-inside a readable file are reported by the reader while the good ones are kept.
+inside a readable file are reported by the reader while the good ones are kept; an error no
+reader anticipated is one failure naming the file, never a traceback. Formats registered with
+``isolated=True`` (PDF) are parsed in a worker process with a time and memory budget
+(:mod:`bot.readers.isolated`). Terminal escape codes and control characters are removed from
+every paper's fields (:func:`bot.sanitize.clean_text`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ReaderError
 from bot.readers.arxiv_atom import read_arxiv_atom
@@ -37,6 +42,9 @@ from bot.readers.pdf import read_pdf
 from bot.readers.table import read_csv, read_tsv
 from bot.types import IngestFailure, Paper, ReadResult
 
+if TYPE_CHECKING:
+    from bot.readers.isolated import ParseWorker
+
 __all__ = [
     "READERS",
     "Reader",
@@ -44,6 +52,7 @@ __all__ = [
     "detect_format",
     "iter_input_files",
     "read_file",
+    "read_file_here",
     "register_reader",
     "resolve_format",
     "supported_types",
@@ -66,6 +75,7 @@ class Reader:
     suffixes: tuple[str, ...]
     func: ReaderFunc
     binary: bool = False
+    isolated: bool = False  # parsed in a worker process with a time and memory budget
 
     def __call__(self, path: Path, text: str) -> ReadResult:
         return self.func(path, text)
@@ -88,7 +98,12 @@ def _normalise_suffix(suffix: str) -> str:
 
 
 def register_reader(
-    name: str, suffixes: Iterable[str], func: ReaderFunc, *, binary: bool = False
+    name: str,
+    suffixes: Iterable[str],
+    func: ReaderFunc,
+    *,
+    binary: bool = False,
+    isolated: bool = False,
 ) -> Reader:
     """Register (or replace) the reader of format ``name`` for the given file suffixes.
 
@@ -106,7 +121,7 @@ def register_reader(
             raise ValueError(
                 f"suffix {', '.join(sorted(clash))} is already read by format '{other.name}'"
             )
-    reader = Reader(name=name, suffixes=normalised, func=func, binary=binary)
+    reader = Reader(name=name, suffixes=normalised, func=func, binary=binary, isolated=isolated)
     READERS[name] = reader
     return reader
 
@@ -118,7 +133,11 @@ register_reader("arxiv", (".xml", ".atom"), read_arxiv_atom)
 register_reader("bibtex", (".bib",), read_bibtex)
 register_reader("csv", (".csv",), read_csv)
 register_reader("tsv", (".tsv", ".tab"), read_tsv)
-register_reader("pdf", (".pdf",), read_pdf, binary=True)
+register_reader("pdf", (".pdf",), read_pdf, binary=True, isolated=True)
+
+#: Budgets of a parse worker when the caller gives none (settings give them in an ingest).
+DEFAULT_PARSE_TIMEOUT = 60.0
+DEFAULT_PARSE_MEMORY_MB = 1024
 
 
 def detect_format(path: Path) -> str | None:
@@ -196,13 +215,34 @@ def _keep_last(papers: list[Paper]) -> list[Paper]:
     return list(by_id.values())
 
 
-def read_file(path: Path, fmt: str | None = None) -> ReadResult:
+def read_file(path: Path, fmt: str | None = None, worker: ParseWorker | None = None) -> ReadResult:
     """Read one file with the reader of ``fmt`` (default: detected from the suffix).
 
     Never raises for bad content: an unsupported, missing, unreadable, empty, binary or
     non-UTF-8 file gives a result with one failure; readers report bad records themselves.
-    Within one file, a repeated paper id keeps the last record.
+    Within one file, a repeated paper id keeps the last record. A format registered with
+    ``isolated=True`` is read in ``worker`` (a parse worker with time and memory budgets; one
+    with the default budgets when none is given).
     """
+    name = _format_of(Path(path), fmt)
+    if name is not None and READERS[name].isolated:
+        if worker is not None:
+            return worker.read(Path(path), fmt)
+        from bot.readers.isolated import parse_worker
+
+        with parse_worker(DEFAULT_PARSE_TIMEOUT, DEFAULT_PARSE_MEMORY_MB) as own:
+            return own.read(Path(path), fmt)
+    return read_file_here(Path(path), fmt)
+
+
+def _format_of(path: Path, fmt: str | None) -> str | None:
+    if fmt is None:
+        return detect_format(path)
+    return _resolve_format(fmt)
+
+
+def read_file_here(path: Path, fmt: str | None = None) -> ReadResult:
+    """:func:`read_file` in this process (what a parse worker runs)."""
     path = Path(path)
     if fmt is None:
         name = detect_format(path)
@@ -239,10 +279,29 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
         result = reader(path, text)
     except ReaderError as exc:
         return _failed(path, exc.message, exc.line)
-    result.papers = _keep_last(result.papers)
+    except RecursionError:
+        return _failed(path, f"cannot be read as {name}: nested too deeply (a hostile file?)")
+    except MemoryError:
+        raise  # over the parse worker's memory budget: it reports that
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:200]
+        return _failed(path, f"cannot be read as {name} ({type(exc).__name__}: {detail})")
+    result.papers = [_clean_paper(p) for p in _keep_last(result.papers)]
     if not result.papers and not result.failures:
         result.failures.append(IngestFailure(str(path), None, f"no papers found ({name} format)"))
     return result
+
+
+def _clean_paper(paper: Paper) -> Paper:
+    """Terminal escape codes and control characters out of every field (offsets of a
+    full-text body are kept: there each removed character becomes a space)."""
+    from bot.sanitize import clean_text
+
+    paper.title = " ".join(clean_text(paper.title).split())
+    paper.abstract = clean_text(paper.abstract, keep_length=bool(paper.pages))
+    paper.body = clean_text(paper.body, keep_length=bool(paper.pages))
+    paper.authors = [clean_text(a) for a in paper.authors]
+    return paper
 
 
 def _walk(top: Path) -> list[Path]:

@@ -103,6 +103,8 @@ def parse_xml(text: str) -> tuple[ET.Element, dict[int, int]]:
         parser.Parse(text, True)
     except _Refused as exc:
         raise ReaderError(exc.message, line=exc.line) from None
+    except RecursionError:
+        raise ReaderError("malformed XML: elements nested too deeply (a hostile file?)") from None
     except expat.ExpatError as exc:
         where = f"line {exc.lineno}, column {exc.offset + 1}"
         message = f"malformed XML: {expat.ErrorString(exc.code)} ({where})"

@@ -352,6 +352,9 @@ def read_jsonl(path: Path, text: str) -> ReadResult:
             message = f"invalid JSON: {exc.msg} at column {exc.colno}"
             result.failures.append(IngestFailure(str(path), line_no, message))
             continue
+        except RecursionError:
+            result.failures.append(IngestFailure(str(path), line_no, _TOO_DEEP))
+            continue
         _add_record(result, path, line_no, record)
     return result
 
@@ -408,11 +411,14 @@ def _array_offsets(text: str, key: str | None) -> list[int] | None:
         return None
 
 
+_TOO_DEEP = "invalid JSON: nested too deeply to read (a hostile file?)"
+
+
 def _looks_like_jsonl(text: str) -> bool:
     first = next((line for line in text.split("\n") if line.strip()), "")
     try:
         return isinstance(json.loads(first), dict)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
 
 
@@ -425,6 +431,8 @@ def read_json(path: Path, text: str) -> ReadResult:
     """
     try:
         doc = json.loads(text)
+    except RecursionError:
+        return ReadResult(failures=[IngestFailure(str(path), None, _TOO_DEEP)])
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _looks_like_jsonl(text):
             return read_jsonl(path, text)

@@ -77,7 +77,7 @@ def read_pdf(path: Path, text: str = "") -> ReadResult:
     """Read one PDF paper (``text`` is unused: PDF is a binary format)."""
     del text
     import pypdf
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
     try:
         reader = pypdf.PdfReader(str(path), strict=False)
@@ -103,8 +103,14 @@ def read_pdf(path: Path, text: str = "") -> ReadResult:
         raise
     except FileNotDecryptedError as exc:
         raise ReaderError("encrypted PDF: a password is needed to read it; skipped") from exc
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except PyPdfError as exc:  # pypdf's base class: LimitReachedError (zlib bombs) included
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        if type(exc).__name__ == "LimitReachedError":
+            detail = f"it exceeds pypdf's safety limits ({detail}); a decompression bomb?"
+        raise ReaderError(f"broken PDF: {detail}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, IndexError) as exc:
         raise ReaderError(f"broken PDF: {exc or type(exc).__name__}") from exc
+
     except RecursionError as exc:
         raise ReaderError("broken PDF: its object structure is cyclic or too deep") from exc
 

@@ -12,12 +12,13 @@ import re
 
 from bot.render.footer import footer_text
 from bot.render.markdown import safe_url
+from bot.sanitize import unescape_markers
 from bot.types import Digest, LaySummary
 
 __all__ = ["render_html"]
 
 _FONT = "-apple-system,Segoe UI,Helvetica,Arial,sans-serif"
-_MARKER = re.compile(r"\[(\d+)\]")
+_MARKER = re.compile(r"(?<!\\)\[(\d+)\]")  # an escaped \[n\] is paper text, not a citation
 
 
 def _e(text: str) -> str:
@@ -26,7 +27,8 @@ def _e(text: str) -> str:
 
 def _blurb(text: str) -> str:
     escaped = _e(text)  # markers survive escaping unchanged: digits and brackets only
-    return _MARKER.sub(r'<sup style="color:#6b7280;font-size:11px;">[\1]</sup>', escaped)
+    cited = _MARKER.sub(r'<sup style="color:#6b7280;font-size:11px;">[\1]</sup>', escaped)
+    return unescape_markers(cited)  # paper text's own \[n\] shows as a plain [n]
 
 
 def _item(item: LaySummary) -> str:

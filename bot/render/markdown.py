@@ -11,6 +11,7 @@ __all__ = ["md_escape", "render_markdown", "safe_url"]
 
 _SPECIAL = re.compile(r"([\\`*_#|~])")
 _BRACKET = re.compile(r"\[(?!\d+\])|(?<!\[\d)(?<!\[\d\d)(?<!\[\d\d\d)\]")
+_OWN_MARKER = re.compile(r"\\\[[^\[\]\\]*\\\]")
 _URL = re.compile(r"^https?://[^\s<>\"'`]+$", re.IGNORECASE)
 
 
@@ -22,11 +23,17 @@ def safe_url(url: str | None) -> str | None:
 
 
 def md_escape(text: str) -> str:
-    """Escape Markdown/HTML syntax in ``text``; ``[n]`` citation markers stay readable."""
-    text = " ".join(text.split())
+    """Escape Markdown/HTML syntax in ``text``; ``[n]`` citation markers stay readable, and a
+    paper's own markers (escaped ``\\[n\\]`` by bot/sanitize.py) stay escaped."""
+    text = " ".join(text.replace("\x00", "").split())
+    own = [m.group(0) for m in _OWN_MARKER.finditer(text)]
+    text = _OWN_MARKER.sub("\x00", text)
     text = _SPECIAL.sub(r"\\\1", text)
     text = text.replace("<", "&lt;").replace(">", "&gt;")  # raw HTML never passes through
-    return _BRACKET.sub(lambda m: "\\" + m.group(0), text)
+    text = _BRACKET.sub(lambda m: "\\" + m.group(0), text)
+    for marker in own:  # "\[3\]" is CommonMark for a literal "[3]"
+        text = text.replace("\x00", marker, 1)
+    return text
 
 
 def _url_md(url: str) -> str:

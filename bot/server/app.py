@@ -23,6 +23,12 @@ Routes (JSON shapes are the CLI's ``--json`` shapes; errors are ``{"detail": "..
 
 The bot is shared by all requests behind one lock: the embedded store and the local model are
 not made for concurrent use, and a 2-core machine gains nothing from parallel generation.
+Every request runs under a deadline and is cancelled when its client disconnects, also while
+it waits for that lock (:mod:`bot.server.control`). Uploaded files are parsed outside the
+lock (PDFs in a worker process with time and memory budgets); only the store write holds it,
+together with the embedded store's writer lock. Before each request the store's view is
+refreshed if another process wrote to it (:meth:`bot.store.PaperStore.refresh`).
+API output shows no server file paths unless ``PAPERBOT_EXPOSE_PATHS`` is set.
 """
 
 from __future__ import annotations
@@ -40,15 +46,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
+    Response,
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from bot.api import PaperBot
 from bot.errors import (
@@ -59,6 +67,7 @@ from bot.errors import (
     PaperbotError,
     StoreError,
 )
+from bot.server.control import CancellableLLM, RequestCancelled, RequestControl, run_bounded
 from bot.server.guard import ApiGuard
 from bot.settings import Settings, load_settings
 
@@ -70,7 +79,25 @@ _SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 # --- request bodies ---------------------------------------------------------------------
-class AskRequest(BaseModel):
+class _Body(BaseModel):
+    """A JSON body whose strings are real text: a lone surrogate escape (``"\\ud800"``) is a
+    422 naming the field, not a 500 further down."""
+
+    @model_validator(mode="after")
+    def _no_lone_surrogates(self) -> _Body:
+        from bot.sanitize import check_text
+
+        for name, value in self:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    try:
+                        check_text(item, name)
+                    except PaperbotError as exc:
+                        raise ValueError(str(exc)) from None
+        return self
+
+
+class AskRequest(_Body):
     question: str = Field(..., min_length=1, description="The question, in plain words.")
     k: int | None = Field(None, ge=1, description="How many papers to retrieve.")
 
@@ -82,7 +109,7 @@ class ChatRequest(AskRequest):
     stream: bool = Field(True, description="Server-sent events (true) or one JSON reply.")
 
 
-class SummarizeRequest(BaseModel):
+class SummarizeRequest(_Body):
     paper_id: str | None = Field(
         None, max_length=500, description="A paper id, arXiv id or title (one summary)."
     )
@@ -94,7 +121,7 @@ class SummarizeRequest(BaseModel):
     words: int | None = Field(None, ge=10, le=1000, description="Word budget.")
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(_Body):
     text: str = Field(
         ...,
         min_length=1,
@@ -106,7 +133,7 @@ class CheckRequest(BaseModel):
     )
 
 
-class NewsletterRequest(BaseModel):
+class NewsletterRequest(_Body):
     query: str | None = Field(None, min_length=1, max_length=2000)
     paper_ids: list[str] | None = Field(None, min_length=1, max_length=30)
     top: int | None = Field(None, ge=1, le=30)
@@ -136,8 +163,25 @@ def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-class _Cancelled(Exception):
-    """The client went away: stop generating."""
+_UPLOAD_STAMP = re.compile(r"^\d{8}-\d{6}-\d{4}-")
+
+
+def public(data: Any, settings: Settings) -> Any:
+    """``data`` without server file paths (``PAPERBOT_EXPOSE_PATHS`` keeps them): a paper's
+    ``source`` becomes its file name (and line), a failure's ``path`` its file name."""
+    if settings.expose_paths:
+        return data
+    if isinstance(data, list):
+        return [public(item, settings) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        is_path = isinstance(value, str) and ("/" in value or "\\" in value)
+        if key in ("source", "path") and is_path:
+            value = _UPLOAD_STAMP.sub("", Path(value.replace("\\", "/")).name)
+        out[key] = public(value, settings)
+    return out
 
 
 def _word_chunks(text: str, size: int = 3) -> Iterator[str]:
@@ -147,15 +191,54 @@ def _word_chunks(text: str, size: int = 3) -> Iterator[str]:
 
 
 # --- the app ----------------------------------------------------------------------------
-def create_app(bot: PaperBot | None = None, settings: Settings | None = None) -> FastAPI:
-    """The app around ``bot`` (default: a :class:`PaperBot` from ``settings``/the environment)."""
+def create_app(
+    bot: PaperBot | None = None,
+    settings: Settings | None = None,
+    allowed_hosts: frozenset[str] | None = None,
+) -> FastAPI:
+    """The app around ``bot`` (default: a :class:`PaperBot` from ``settings``/the environment).
+
+    ``allowed_hosts``: the Host header values answered (default ``PAPERBOT_ALLOWED_HOSTS``;
+    ``paperbot serve`` adds the address it binds to)."""
     settings = settings or (bot.settings if bot is not None else load_settings())
     bot = bot or PaperBot(settings)
     lock = threading.RLock()
+    parsing = threading.BoundedSemaphore(2)  # uploads parsed at once (outside the lock)
+
+    def prepared() -> None:
+        """Under the lock: generations stop on cancellation, the store view is current."""
+        llm = bot.llm
+        if llm is not None and not isinstance(llm, CancellableLLM):
+            bot._llm = CancellableLLM(llm)
+        bot.store.refresh()
 
     def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with lock:
+        from bot.server.control import current_control
+
+        control = current_control()
+        if control is None:
+            with lock:
+                prepared()
+                return fn(*args, **kwargs)
+        with control.locked(lock):
+            control.check()
+            prepared()
             return fn(*args, **kwargs)
+
+    async def bounded(request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` under the request's deadline; cancelled when the client leaves."""
+        control = RequestControl(settings.request_timeout)
+        try:
+            return await run_bounded(request, control, fn, *args, **kwargs)
+        except RequestCancelled as exc:
+            if exc.reason == "deadline":
+                raise HTTPException(
+                    504,
+                    f"the request took longer than {settings.request_timeout:g}s "
+                    "(PAPERBOT_REQUEST_TIMEOUT) and was stopped",
+                ) from None
+            log.info("%s %s cancelled: the client disconnected", request.method, request.url.path)
+            return Response(status_code=499)
 
     def warm_up() -> None:
         started = time.perf_counter()
@@ -164,7 +247,7 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
                 bot.retriever  # noqa: B018 - loads the embedding model and opens the store
                 bot.store.count_papers()
                 bot.verifier  # noqa: B018
-                bot.llm  # noqa: B018
+                prepared()
         except PaperbotError as exc:
             log.warning("warm-up: %s", exc)
         else:
@@ -183,6 +266,14 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
     async def paperbot_error(request: Request, exc: PaperbotError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422 without echoing the input back: an input that cannot be encoded (a
+        lone surrogate) would turn the 422 into a 500."""
+        errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        body = json.dumps({"detail": errors}, ensure_ascii=True, default=str)
+        return Response(body, status_code=422, media_type="application/json")
+
     api = APIRouter(prefix="/api")
 
     def check_length(question: str) -> None:
@@ -194,9 +285,10 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
             )
 
     @api.post("/ask", summary="Answer a question with verified citations")
-    def ask(req: AskRequest) -> dict[str, Any]:
+    async def ask(req: AskRequest, request: Request) -> Any:
         check_length(req.question)
-        return locked(bot.ask, req.question, req.k).to_dict()
+        answer = await bounded(request, locked, bot.ask, req.question, req.k)
+        return answer.to_dict() if not isinstance(answer, Response) else answer
 
     @api.post(
         "/chat",
@@ -213,14 +305,14 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
         ):
             raise HTTPException(404, f"no session with id '{req.session_id}'")
         if not req.stream:
-            result = await run_in_threadpool(locked, bot.chat, req.question, req.session_id, req.k)
-            return result.to_dict()
+            result = await bounded(request, locked, bot.chat, req.question, req.session_id, req.k)
+            return result.to_dict() if not isinstance(result, Response) else result
         return _stream_chat(req, request)
 
     def _stream_chat(req: ChatRequest, request: Request) -> StreamingResponse:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
-        cancelled = threading.Event()
+        control = RequestControl(settings.request_timeout)
         streamed = False
 
         def emit(item: tuple[str, Any] | None) -> None:
@@ -228,12 +320,12 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
 
         def on_token(text: str) -> None:
             nonlocal streamed
-            if cancelled.is_set():
-                raise _Cancelled
+            control.check()  # a client that left stops the model within one token
             streamed = True
             emit(("token", {"text": text, "draft": True}))
 
         def on_rewrite(session_id: str, turn: int, rewrite: Any) -> None:
+            control.check()
             emit(
                 (
                     "meta",
@@ -249,20 +341,33 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
 
         def work() -> None:
             try:
-                result = locked(
-                    bot.chat,
-                    req.question,
-                    req.session_id,
-                    req.k,
-                    on_token=on_token,
-                    on_rewrite=on_rewrite,
-                )
+                with control.active():
+                    result = locked(
+                        bot.chat,
+                        req.question,
+                        req.session_id,
+                        req.k,
+                        on_token=on_token,
+                        on_rewrite=on_rewrite,
+                    )
                 if not streamed:  # extractive mode: no model tokens; stream the final text
                     for chunk in _word_chunks(result.answer.answer):
                         emit(("token", {"text": chunk, "draft": False}))
                 emit(("final", result.to_dict()))
-            except _Cancelled:
-                log.info("chat stream cancelled by the client")
+            except RequestCancelled as exc:
+                if exc.reason == "deadline":
+                    emit(
+                        (
+                            "error",
+                            {
+                                "detail": f"the request took longer than "
+                                f"{settings.request_timeout:g}s (PAPERBOT_REQUEST_TIMEOUT)",
+                                "status": 504,
+                            },
+                        )
+                    )
+                else:
+                    log.info("chat stream cancelled: the client disconnected")
             except PaperbotError as exc:
                 emit(("error", {"detail": str(exc), "status": status_for(exc)}))
             except Exception as exc:  # never leave the stream hanging
@@ -276,12 +381,18 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
             thread.start()
             try:
                 while True:
-                    item = await queue.get()
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout=0.25)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            control.cancel("client disconnected")
+                            break
+                        continue
                     if item is None:
                         break
                     yield _sse(*item)
             finally:
-                cancelled.set()
+                control.cancel("client disconnected")  # no-op when the work is done
 
         return StreamingResponse(
             events(),
@@ -306,17 +417,22 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
         return method  # type: ignore[no-any-return]
 
     @api.post("/summarize", summary="Lay summary of a paper, every sentence cited")
-    def summarize(req: SummarizeRequest) -> dict[str, Any]:
+    async def summarize(req: SummarizeRequest, request: Request) -> Any:
         """``paper_id`` gives the shape of ``paperbot summarize --json``; ``paper_ids`` gives
         ``{"summaries": [...]}``."""
         if (req.paper_id is None) == (req.paper_ids is None):
             raise HTTPException(422, "give exactly one of paper_id or paper_ids")
         method = _method("summarize")
         options = {"audience": req.audience, "grade": req.grade, "words": req.words}
-        if req.paper_id is not None:
-            return locked(method, req.paper_id, **options).to_dict()  # type: ignore[no-any-return]
-        ids = list(dict.fromkeys(req.paper_ids or []))
-        return {"summaries": [locked(method, pid, **options).to_dict() for pid in ids]}
+
+        def run() -> dict[str, Any]:
+            if req.paper_id is not None:
+                return public(locked(method, req.paper_id, **options).to_dict(), settings)
+            ids = list(dict.fromkeys(req.paper_ids or []))
+            summaries = [locked(method, pid, **options).to_dict() for pid in ids]
+            return {"summaries": public(summaries, settings)}
+
+        return await bounded(request, run)
 
     @api.post("/check", summary="Check each sentence of a text against the papers it cites")
     def check(req: CheckRequest) -> dict[str, Any]:
@@ -330,13 +446,15 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
         summary="A newsletter draft from papers",
         responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
     )
-    def newsletter(req: NewsletterRequest) -> Any:
+    async def newsletter(req: NewsletterRequest, request: Request) -> Any:
         """Papers by exactly one of ``query`` or ``paper_ids``; ``format`` json gives the shape
         of ``paperbot newsletter --json``."""
         if (req.query is None) == (req.paper_ids is None):
             raise HTTPException(422, "give exactly one of query or paper_ids")
         method = _method("newsletter")
-        digest = locked(
+        digest = await bounded(
+            request,
+            locked,
             method,
             query=req.query,
             ids=list(dict.fromkeys(req.paper_ids)) if req.paper_ids else None,
@@ -346,8 +464,10 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
             audience=req.audience,
             grade=req.grade,
         )
+        if isinstance(digest, Response):
+            return digest
         if req.format == "json":
-            return digest.to_dict()
+            return public(digest.to_dict(), settings)
         from bot.render import render_digest
 
         text = render_digest(digest, req.format)
@@ -356,12 +476,15 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
     @api.get("/papers", summary="Stored papers")
-    def papers(
+    async def papers(
+        request: Request,
         q: str = Query("", max_length=200, description="Filter by words in title/authors/id."),
         limit: int = Query(200, ge=1, le=5000),
         offset: int = Query(0, ge=0),
-    ) -> dict[str, Any]:
-        items = locked(bot.papers)
+    ) -> Any:
+        items = await bounded(request, locked, bot.papers)
+        if isinstance(items, Response):
+            return items
         words = q.lower().split()
         if words:
             items = [
@@ -370,36 +493,49 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
                 if all(w in f"{p.title} {' '.join(p.authors)} {p.id}".lower() for w in words)
             ]
         return {
-            "papers": [p.to_dict(full=False) for p in items[offset : offset + limit]],
+            "papers": public(
+                [p.to_dict(full=False) for p in items[offset : offset + limit]], settings
+            ),
             "total": len(items),
         }
 
     @api.get("/papers/{paper_id:path}", summary="One paper with its abstract")
-    def paper(paper_id: str) -> dict[str, Any]:
-        found = locked(bot.paper, paper_id)
-        return {**found.to_dict(), "text": found.text}
+    async def paper(paper_id: str, request: Request) -> Any:
+        found = await bounded(request, locked, bot.paper, paper_id)
+        if isinstance(found, Response):
+            return found
+        return public({**found.to_dict(), "text": found.text}, settings)
 
     @api.get("/search", summary="Semantic search over the papers (no language model)")
-    def search(
-        q: str = Query(..., min_length=1, max_length=2000), k: int | None = Query(None, ge=1)
-    ) -> dict[str, Any]:
-        return {"results": [h.to_dict() for h in locked(bot.search, q, k)]}
+    async def search(
+        request: Request,
+        q: str = Query(..., min_length=1, max_length=2000),
+        k: int | None = Query(None, ge=1),
+    ) -> Any:
+        hits = await bounded(request, locked, bot.search, q, k)
+        if isinstance(hits, Response):
+            return hits
+        return {"results": [h.to_dict() for h in hits]}
 
     from bot.readers import supported_types
 
     @api.post("/ingest", summary=f"Upload a file of papers ({supported_types()})")
-    def ingest(
+    async def ingest(
+        request: Request,
         file: Annotated[UploadFile, File(description="A file the CLI's ingest accepts.")],
         format: Annotated[
             str | None,
             Form(description="Read the file as this format instead of by its suffix."),
         ] = None,
     ) -> Any:
-        return _ingest_upload(bot, settings, lock, file, format)
+        return await bounded(request, _ingest_upload, bot, settings, locked, parsing, file, format)
 
     @api.get("/stats", summary="Paper and chunk counts, models, mode")
-    def stats() -> dict[str, Any]:
-        return locked(bot.stats)
+    async def stats(request: Request) -> Any:
+        data = await bounded(request, locked, bot.stats)
+        if isinstance(data, dict) and not settings.expose_paths and not settings.server_mode:
+            data["store"] = "embedded"
+        return data
 
     app.include_router(api)
 
@@ -418,6 +554,10 @@ def create_app(bot: PaperBot | None = None, settings: Settings | None = None) ->
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        allowed_hosts=allowed_hosts
+        if allowed_hosts is not None
+        else frozenset(settings.host_list(settings.allowed_hosts)),
+        allowed_origins=frozenset(settings.host_list(settings.allowed_origins)),
     )
     return app
 
@@ -437,51 +577,87 @@ def _make_fastapi(lifespan: Any) -> FastAPI:
 
 
 _UPLOAD_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+
+
+def upload_name(filename: str | None) -> tuple[str, str]:
+    """(the name the client gave, a safe name to store it under): any characters in the stem
+    become ``_`` (``名前.json`` -> ``upload.json``), the suffix that picks the reader is kept."""
+    original = Path(filename or "upload").name or "upload"
+    suffix = Path(original).suffix
+    suffix = suffix.lower() if _SUFFIX.match(suffix) else ""
+    stem = original[: -len(suffix)] if suffix else original
+    stem = _UPLOAD_NAME.sub("_", stem).strip("._")[:100] or "upload"
+    return original, stem + suffix
 
 
 def _ingest_upload(
     bot: PaperBot,
     settings: Settings,
-    lock: threading.RLock,
+    locked: Callable[..., Any],
+    parsing: threading.BoundedSemaphore,
     file: UploadFile,
     fmt: str | None = None,
 ) -> Any:
     from bot.errors import ReaderError
-    from bot.readers import detect_format, resolve_format, unsupported_message
+    from bot.readers import detect_format, read_file, resolve_format, unsupported_message
+    from bot.readers.isolated import parse_worker
+    from bot.server.control import current_control
+    from bot.types import IngestReport
 
-    original = Path(file.filename or "upload").name or "upload"
-    safe = _UPLOAD_NAME.sub("_", original).strip("._")[:100] or "upload"
+    original, safe = upload_name(file.filename)
     if fmt:
         try:
             fmt = resolve_format(fmt)
         except ReaderError as exc:
             raise HTTPException(422, exc.message) from exc
     elif detect_format(Path(safe)) is None:
-        raise HTTPException(415, unsupported_message(Path(safe)))
+        raise HTTPException(415, unsupported_message(Path(original)))
     folder = settings.home / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"{stamp}-{threading.get_ident() % 10000:04d}-{safe}"
-    size = 0
-    with target.open("wb") as out:
-        while chunk := file.file.read(1 << 20):
-            size += len(chunk)
-            if size > settings.max_upload_bytes:
-                out.close()
-                target.unlink(missing_ok=True)
-                raise HTTPException(
-                    413,
-                    f"upload too large: the limit is {settings.max_upload_bytes} bytes "
-                    "(PAPERBOT_MAX_UPLOAD_BYTES)",
-                )
-            out.write(chunk)
-    with lock:
-        report = bot.ingest([target], fmt=fmt or None)
-    data = report.to_dict()
-    for failure in data["failed"]:
-        if failure.get("path") == str(target):
-            failure["path"] = original
-    if report.failed and not (report.added or report.updated or report.unchanged):
-        target.unlink(missing_ok=True)
-        return JSONResponse({**data, "detail": "no papers could be read"}, status_code=422)
-    return data
+    kept = False
+    try:
+        size = 0
+        with target.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise HTTPException(
+                        413,
+                        f"upload too large: the limit is {settings.max_upload_bytes} bytes "
+                        "(PAPERBOT_MAX_UPLOAD_BYTES)",
+                    )
+                out.write(chunk)
+        control = current_control()
+        # Parse outside the bot's lock (a hostile file cannot stall other requests), PDFs in a
+        # worker process with time and memory budgets; at most two parses at once.
+        while not parsing.acquire(timeout=0.1):
+            if control is not None:
+                control.check()
+        try:
+            with parse_worker(settings.parse_timeout, settings.parse_memory_mb) as worker:
+                result = read_file(target, fmt or None, worker=worker)
+        finally:
+            parsing.release()
+        report = IngestReport(failed=list(result.failures))
+        if result.papers:
+            written = locked(bot.add_papers, result.papers)
+            report.added, report.updated = written.added, written.updated
+            report.unchanged, report.chunks_written = written.unchanged, written.chunks_written
+            report.failed.extend(written.failed)
+            report.seconds = written.seconds
+        data = report.to_dict()
+        for failure in data["failed"]:
+            if failure.get("path") == str(target):
+                failure["path"] = original
+        if report.failed and not (report.added or report.updated or report.unchanged):
+            return JSONResponse(
+                {**public(data, settings), "detail": "no papers could be read"}, status_code=422
+            )
+        kept = bool(report.added or report.updated)  # the stored papers name it as source
+        return public(data, settings)
+    finally:
+        if not kept:
+            target.unlink(missing_ok=True)

@@ -1,9 +1,23 @@
-"""The ASGI middleware in front of the app: API key, rate limit, body size, security headers.
+"""The ASGI middleware in front of the app: hosts, origins, rate limit, API key, body size,
+security headers.
+
+For every request:
+
+- the ``Host`` header must name one of ``PAPERBOT_ALLOWED_HOSTS`` (default ``localhost`` and
+  ``127.0.0.1``, plus the address ``serve`` binds to; ``*`` allows any): otherwise 421, so a
+  page on a rebinding DNS name (``rebind.evil.example`` -> 127.0.0.1) gets nothing.
 
 For every ``/api`` route:
 
+- at most ``PAPERBOT_RATE_LIMIT_PER_MINUTE`` requests per client address (429, ``Retry-After``),
+  counted before the API key is checked, so wrong keys are rate-limited too. The address is
+  the socket's peer: ``X-Forwarded-For`` is ignored unless ``PAPERBOT_TRUSTED_PROXIES`` names
+  the proxy (then uvicorn rewrites the peer from it).
 - ``PAPERBOT_API_KEY`` set: the request needs ``Authorization: Bearer <key>`` (401 otherwise).
-- at most ``PAPERBOT_RATE_LIMIT_PER_MINUTE`` requests per client address (429, ``Retry-After``).
+- no key set: a state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin`` (or, without
+  one, ``Sec-Fetch-Site: cross-site``) shows it comes from another site's page is refused
+  (403): a cross-site form cannot upload papers or spend the model (CSRF).
+  ``PAPERBOT_ALLOWED_ORIGINS`` lists other origins to trust.
 - the body is read here, up to ``PAPERBOT_MAX_REQUEST_BYTES`` (``PAPERBOT_MAX_UPLOAD_BYTES`` for
   ``POST /api/ingest``); a larger one gets 413 before the app sees it.
 
@@ -20,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["ApiGuard", "RateLimiter"]
+__all__ = ["ApiGuard", "RateLimiter", "host_allowed", "split_host"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +48,27 @@ CSP = (
     "frame-ancestors 'none'"
 )
 _DOCS_PREFIXES = ("/docs", "/redoc", "/static-offline-docs", "/openapi.json")
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def split_host(value: str) -> tuple[str, str]:
+    """``"Example.org:8000"`` -> ``("example.org", "8000")``; IPv6 ``"[::1]:80"`` -> ``("::1",
+    "80")``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, rest.lstrip(":")
+    if value.count(":") == 1:
+        host, _, port = value.partition(":")
+        return host, port
+    return value, ""
+
+
+def host_allowed(host_header: str, allowed: frozenset[str]) -> bool:
+    if "*" in allowed:
+        return True
+    host, _ = split_host(host_header)
+    return bool(host) and host.rstrip(".") in allowed
 
 
 class RateLimiter:
@@ -82,6 +117,8 @@ class ApiGuard:
         max_upload_bytes: int,
         rate_limit_per_minute: int,
         upload_paths: tuple[str, ...] = ("/api/ingest",),
+        allowed_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1", "::1"}),
+        allowed_origins: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.api_key = api_key
@@ -89,6 +126,8 @@ class ApiGuard:
         self.max_upload_bytes = max_upload_bytes
         self.limiter = RateLimiter(rate_limit_per_minute)
         self.upload_paths = upload_paths
+        self.allowed_hosts = frozenset(h.lower().strip("[]") for h in allowed_hosts)
+        self.allowed_origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,23 +135,45 @@ class ApiGuard:
             return
         path: str = scope.get("path", "")
         send = self._with_headers(send, path)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if not host_allowed(host, self.allowed_hosts):
+            shown = host[:80] or "(none)"
+            await _error(
+                send,
+                421,
+                f"this server does not answer for the host {shown!r}: allowed hosts are "
+                f"{', '.join(sorted(self.allowed_hosts))} (PAPERBOT_ALLOWED_HOSTS)",
+            )
+            return
         if path == "/api" or path.startswith("/api/"):
-            await self._api(scope, receive, send, path)
+            await self._api(scope, receive, send, path, headers)
             return
         await self.app(scope, receive, send)
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.api_key is not None and not self._authorised(headers.get("authorization", "")):
-            await _error(
-                send,
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <PAPERBOT_API_KEY>'",
-                [(b"www-authenticate", b'Bearer realm="paperbot"')],
-            )
-            return
+    def _cross_site(self, scope: Scope, headers: dict[str, str]) -> str | None:
+        """Why a state-changing request comes from another site's page (None: it does not)."""
+        if scope.get("method", "GET").upper() not in _UNSAFE_METHODS:
+            return None
+        origin = headers.get("origin")
+        if origin is not None:
+            origin = origin.strip().lower().rstrip("/")
+            if origin in self.allowed_origins:
+                return None
+            _scheme, _, rest = origin.partition("://")
+            own = headers.get("host", "").lower()
+            if origin == "null" or not rest or split_host(rest) != split_host(own):
+                return f"Origin {origin[:80]!r} is not this server ({own[:80]})"
+            return None
+        if headers.get("sec-fetch-site", "").lower() == "cross-site":
+            return "the browser says it comes from another site (Sec-Fetch-Site: cross-site)"
+        return None
+
+    async def _api(
+        self, scope: Scope, receive: Receive, send: Send, path: str, headers: dict[str, str]
+    ) -> None:
         client = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.limiter.allow(str(client))
+        wait = self.limiter.allow(str(client))  # before the key: wrong keys count too
         if wait > 0:
             await _error(
                 send,
@@ -122,6 +183,26 @@ class ApiGuard:
                 [(b"retry-after", str(max(1, round(wait + 0.5))).encode())],
             )
             return
+        raw_auth = next((v for k, v in scope["headers"] if k.lower() == b"authorization"), b"")
+        if self.api_key is not None and not self._authorised(raw_auth):
+            await _error(
+                send,
+                401,
+                "missing or wrong API key: send 'Authorization: Bearer <PAPERBOT_API_KEY>'",
+                [(b"www-authenticate", b'Bearer realm="paperbot"')],
+            )
+            return
+        if self.api_key is None:
+            why = self._cross_site(scope, headers)
+            if why:
+                await _error(
+                    send,
+                    403,
+                    f"cross-site request refused: {why}. Without PAPERBOT_API_KEY only pages "
+                    "served by paperbot itself may change state (PAPERBOT_ALLOWED_ORIGINS "
+                    "lists others to trust)",
+                )
+                return
         upload = path in self.upload_paths
         limit = self.max_upload_bytes if upload else self.max_request_bytes
         setting = "PAPERBOT_MAX_UPLOAD_BYTES" if upload else "PAPERBOT_MAX_REQUEST_BYTES"
@@ -151,12 +232,13 @@ class ApiGuard:
 
         await self.app(scope, replay, send)
 
-    def _authorised(self, header: str) -> bool:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    def _authorised(self, header: bytes) -> bool:
+        """Compares raw header bytes with the key's UTF-8 bytes, in constant time."""
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
             return False
         assert self.api_key is not None
-        return hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+        return hmac.compare_digest(token.strip(), self.api_key.encode("utf-8"))
 
     @staticmethod
     def _with_headers(send: Send, path: str) -> Send:

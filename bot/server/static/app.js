@@ -342,17 +342,26 @@
     return bubble;
   }
 
-  // Text with [n] markers -> text nodes and citation buttons.
+  // Text with [n] markers -> text nodes and citation buttons. Markers written inside paper
+  // text arrive escaped as \[n\] (bot/sanitize.py): they are shown as a plain "[n]" and never
+  // become buttons, so an abstract cannot fake a citation.
   function textWithMarkers(text, citations, onCite) {
     const frag = document.createDocumentFragment();
     const byN = new Map((citations || []).map((c) => [c.n, c]));
-    const re = /\[(\d+)\]/g;
+    const re = /\\\[([^\[\]\\]*)\\\]|\[(\d+)\]/g;
     let last = 0;
+    let plain = "";
     let m;
     while ((m = re.exec(text)) !== null) {
-      const c = byN.get(Number(m[1]));
+      if (m[1] !== undefined) {
+        plain += text.slice(last, m.index) + "[" + m[1] + "]";
+        last = m.index + m[0].length;
+        continue;
+      }
+      const c = byN.get(Number(m[2]));
       if (!c) continue;
-      frag.append(text.slice(last, m.index));
+      frag.append(plain + text.slice(last, m.index));
+      plain = "";
       const button = el("button", {
         type: "button",
         class: "cite",
@@ -365,7 +374,7 @@
       frag.append(button);
       last = m.index + m[0].length;
     }
-    frag.append(text.slice(last));
+    frag.append(plain + text.slice(last));
     return frag;
   }
 
