@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot.chunking import count_tokens
 from bot.errors import InputError, LLMError
+from bot.latex import clean_latex
 from bot.prompts import load_prompt
 from bot.sanitize import is_injection, plain_text, redact
 from bot.sentences import split_sentences
@@ -301,7 +302,9 @@ def _result(
 ) -> Answer:
     answer = Answer(
         question=prep.question,
-        answer=chosen.text if chosen else ABSTAIN_TEXT,
+        # LaTeX debris (D{=}1, N{+}D) cleaned for display; citation quotes stay verbatim, so
+        # their offsets into the stored text hold
+        answer=clean_latex(chosen.text) if chosen else ABSTAIN_TEXT,
         citations=chosen.citations if chosen else [],
         abstained=chosen is None,
         supported=chosen.supported if chosen else 0,

@@ -1,4 +1,5 @@
-"""Find one stored paper from what a user types: a paper id, an arXiv id (or URL), or a title.
+"""Find one stored paper from what a user types: a paper id (or an alias: another id the same
+paper arrived under, see :mod:`bot.library`), an arXiv id (or URL), or a title.
 
 Titles match fuzzily (accents, case and punctuation ignored; a few typos or missing words are
 fine). When several titles match about equally well, :class:`AmbiguousPaperError` lists the
@@ -80,6 +81,9 @@ def find_paper(store: PaperStore, ref: str) -> Paper:
     found = store.get_papers([ref])
     if found:
         return found[0]
+    alias = store.records_by_alias([ref]).get(ref)  # an id the paper also arrived under
+    if alias is not None:
+        return store.get_papers([alias[0]])[0]
     papers: list[Paper] | None = None
     m = _ARXIV.search(ref)
     if m and (m.group(0) == ref or "arxiv" in ref.lower()):
@@ -87,6 +91,9 @@ def find_paper(store: PaperStore, ref: str) -> Paper:
         found = store.get_papers([base + version, base, f"arXiv:{base}"])
         if found:
             return found[0]
+        alias = store.records_by_alias([base]).get(base)
+        if alias is not None:
+            return store.get_papers([alias[0]])[0]
         papers = list(store.iter_papers())
         for paper in papers:  # stored under another id, with the arXiv link as its URL
             if paper.url and base in paper.url:
