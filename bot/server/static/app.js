@@ -240,8 +240,9 @@
         { method: "DELETE" });
       if (!response.ok) throw new Error(await errorText(response));
       state.papers.delete(paper.id);
-      view.replaceChildren(el("p", { id: "removed-note", class: "muted",
-        text: "Removed “" + paper.title + "”." }));
+      const done = "Removed “" + paper.title + "”.";
+      view.replaceChildren(el("p", { class: "muted", text: done }));
+      $("library-status").textContent = done;
       selectTab("papers");
       await loadPapers($("paper-filter").value);
       loadStats();
