@@ -17,18 +17,12 @@ import pytest
 from bot.readers import READERS
 from tests.conftest import abstracts, cli_env
 from tests.test_server_api import Server, copy_store, start_server, stop_server
-from tests.test_web_page import CHROMEDRIVER, CHROMIUM, _css, _wait, driver
+from tests.test_web_page import _css, _wait, driver
+from tests.test_web_page import pytestmark as web_page_marks
 
 __all__ = ["driver"]  # the module-scoped Chromium fixture, shared with test_web_page
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-        reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
-        "chromium-driver)",
-    ),
-]
+pytestmark = web_page_marks  # a server test; skipped without Debian's Chromium
 
 NEW = abstracts(150, 2)  # uploaded last: the most recently added papers
 
@@ -68,9 +62,7 @@ def test_upload_accepts_every_format_and_examples_are_recent(
     assert all(name in label for name in READERS)
 
 
-def test_remove_a_paper_from_its_source_view(
-    driver: Any, library_server: Server, tmp_path: Path
-) -> None:
+def test_remove_a_paper_from_its_source_view(driver: Any, library_server: Server) -> None:
     victim = NEW[0]
     with library_server.client() as client:
         before = client.get("/api/stats").json()["papers"]
