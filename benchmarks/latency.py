@@ -78,6 +78,7 @@ def api_ask(home: Path, questions: list[str]) -> dict:
     env = environment(home)
     base = f"http://127.0.0.1:{port}"
     with serving(cmd, f"{base}/healthz", None, timeout=180, env=env):
+
         def ask(question: str) -> float:
             body = json.dumps({"question": question}).encode()
             request = urllib.request.Request(
@@ -124,8 +125,13 @@ def main() -> None:
         row("paperbot --help", [PAPERBOT, "--help"], env, n, "<= 0.5 s"),
         row("paperbot stats", [PAPERBOT, "stats"], env, n, "<= 0.5 s"),
         row("paperbot papers", [PAPERBOT, "papers"], env, n, "<= 0.5 s"),
-        row("paperbot search (new process)", [PAPERBOT, "search", "grokking", "-k", "3"], env, n,
-            "<= 2.5 s"),
+        row(
+            "paperbot search (new process)",
+            [PAPERBOT, "search", "grokking", "-k", "3"],
+            env,
+            n,
+            "<= 2.5 s",
+        ),
         row("paperbot ask (new process)", [PAPERBOT, "ask", QUESTION], env, n, "<= 2.5 s"),
         row(
             "paperbot ask, torch backend (new process)",

@@ -157,14 +157,18 @@ def main() -> None:
             "items": len(test),
         },
     )
-    print(f"trained on {len(y)} sentences ({int(y.sum())} positive) in "
-          f"{time.perf_counter() - started:.0f}s; wrote {args.out}")
+    print(
+        f"trained on {len(y)} sentences ({int(y.sum())} positive) in "
+        f"{time.perf_counter() - started:.0f}s; wrote {args.out}"
+    )
     print("coefficients (standardised features):")
     for name, coef in zip(FEATURES, model.coef, strict=True):
         print(f"  {name:14} {coef:+.3f}")
     print(f"held-out PubMedQA ({len(test)} items) top-1 sentence is a conclusion sentence:")
-    print(f"  scorer {acc_model:.3f} | verifier relevance {acc_lexical:.3f} | cosine "
-          f"{acc_cosine:.3f} | the last sentence {acc_last:.3f}")
+    print(
+        f"  scorer {acc_model:.3f} | verifier relevance {acc_lexical:.3f} | cosine "
+        f"{acc_cosine:.3f} | the last sentence {acc_last:.3f}"
+    )
 
 
 if __name__ == "__main__":

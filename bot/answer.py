@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot.chunking import count_tokens
 from bot.errors import InputError, LLMError
+from bot.latex import clean_latex
 from bot.prompts import load_prompt
 from bot.sanitize import check_text, escape_markers, plain_text, redact, safe_sentences
 from bot.sentence_scorer import refers_back
@@ -29,7 +30,6 @@ from bot.types import Answer, Citation, Paper, SearchHit, Sentence
 from bot.verify import content_words, strip_markers
 
 if TYPE_CHECKING:
-
     from bot.llms import ChatLLM
     from bot.retrieve import Retriever
     from bot.sentence_scorer import SentenceScorer
@@ -415,7 +415,9 @@ def _result(
 ) -> Answer:
     answer = Answer(
         question=prep.question,
-        answer=chosen.text if chosen else ABSTAIN_TEXT,
+        # LaTeX debris (D{=}1, N{+}D) cleaned for display; citation quotes stay verbatim, so
+        # their offsets into the stored text hold
+        answer=clean_latex(chosen.text) if chosen else ABSTAIN_TEXT,
         citations=chosen.citations if chosen else [],
         abstained=chosen is None,
         supported=chosen.supported if chosen else 0,

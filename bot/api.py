@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from bot.check import CheckReport
     from bot.doctor import DoctorReport
     from bot.embeddings import Embedder
+    from bot.fetch import FetchReport
     from bot.ingest import Progress
+    from bot.library import RemoveReport
     from bot.llms import ChatLLM
     from bot.portability import ExportSummary, ImportReport
     from bot.retrieve import Retriever
@@ -219,7 +221,7 @@ class PaperBot:
 
             where = {"paper_id": {"$in": ids}} if ids else None
             retriever = ScopedRetriever(self.retriever, filters=filters, where=where)
-        return answer_question(
+        answer = answer_question(
             question,
             retriever,
             self.verifier,
@@ -229,6 +231,30 @@ class PaperBot:
             on_token=on_token,
             query=query,
         )
+        answer.notes.extend(self.filter_notes(since, until, categories, authors))
+        return answer
+
+    def filter_notes(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        categories: Iterable[str] | str | None = None,
+        authors: Iterable[str] | str | None = None,
+    ) -> list[str]:
+        """What a date filter leaves out that a user may not expect: papers without a
+        publication date never pass ``since``/``until`` (a note saying how many), else []."""
+        from bot.filters import SearchFilter
+
+        filters = SearchFilter.build(since, until, categories, authors)
+        if filters is None or not (filters.since or filters.until):
+            return []
+        n = self.retriever.lexical.undated(filters)
+        if not n:
+            return []
+        return [
+            f"{n} paper{'s' if n != 1 else ''} without a publication date "
+            f"{'were' if n != 1 else 'was'} left out by the date filter (--since/--until)"
+        ]
 
     @property
     def sessions(self) -> SessionStore:
@@ -389,10 +415,69 @@ class PaperBot:
         return sorted(self.store.iter_papers(), key=lambda p: p.title.lower())
 
     def paper(self, paper_id: str) -> Paper:
+        """The paper stored under ``paper_id``, or whose aliases include it."""
         found = self.store.get_papers([paper_id])
+        if not found:
+            from bot.library import resolve_ids
+
+            record_id = resolve_ids(self.store, [paper_id]).get(paper_id)
+            found = self.store.get_papers([record_id]) if record_id else []
         if not found:
             raise InputError(f"no paper with id '{paper_id}'")
         return found[0]
+
+    # --- the library: removing papers, fetching from arXiv (bot.library, bot.fetch) --------
+    def remove(
+        self, paper_ids: Iterable[str] = (), *, source: str | Path | None = None
+    ) -> RemoveReport:
+        """Remove papers by id or alias, and/or every paper that came only from the file (or
+        folder) ``source``: their chunks, BM25 entries, records and cached generations.
+        Crash-safe like ingest (see :mod:`bot.library`); holds the writer lock."""
+        from bot.library import papers_from_source, remove_papers
+        from bot.store import store_writing
+
+        ids = [i for i in paper_ids if i.strip()]
+        with store_writing(self.settings):
+            kept: list[dict[str, str]] = []
+            if source is not None:
+                only, kept = papers_from_source(self.store, source)
+                ids.extend(only)
+            report = remove_papers(
+                self.store, self.embedder, self.settings, ids, cache=self.generation_cache
+            )
+        report.kept = kept
+        return report
+
+    def fetch_arxiv(
+        self,
+        query: str,
+        *,
+        categories: Iterable[str] = (),
+        since: str | None = None,
+        max_results: int = 50,
+        progress: Progress | None = None,
+    ) -> FetchReport:
+        """Query the arXiv API (``PAPERBOT_ARXIV_API_URL``), save the raw responses under
+        ``$PAPERBOT_HOME/sources/arxiv/`` and ingest the entries; ``report.to_dict()`` is the
+        shape of ``ingest --json``. See :mod:`bot.fetch`."""
+        from bot.fetch import FetchReport, fetch_arxiv
+        from bot.ingest import ingest_papers
+        from bot.store import store_writing
+
+        fetched = fetch_arxiv(
+            query, self.settings, categories=categories, since=since, max_results=max_results
+        )
+        with store_writing(self.settings):
+            report = ingest_papers(
+                fetched.papers,
+                self.store,
+                self.embedder,
+                self.settings,
+                progress,
+                IngestReport(failed=list(fetched.failures)),
+            )
+        report.seconds += fetched.seconds
+        return FetchReport(report, fetched.notes, fetched.files, fetched.requests)
 
     def stats(self) -> dict[str, Any]:
         """Counts, embedding model, store location, generation mode. Reads the embedded

@@ -6,6 +6,9 @@ prompt files used, the model (mode and name), and the options (audience, grade, 
 verification thresholds, ...). So a re-run is served from the cache, and editing a prompt,
 switching models or changing an option regenerates.
 
+Each entry also records the papers it was made from (ids and content hashes, in
+``generation_papers``), so that removing a paper forgets its generations (:meth:`forget`).
+
 Values are JSON objects. The cache never raises on a broken or locked file: it then behaves
 as a miss (the result is regenerated) rather than failing the command.
 """
@@ -16,7 +19,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,23 @@ CREATE TABLE IF NOT EXISTS generations (
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
     created REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS generation_papers (
+    key TEXT NOT NULL,
+    ref TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generation_papers_ref ON generation_papers (ref);
 """
+
+
+def _paper_refs(parts: Mapping[str, Any], value: Mapping[str, Any]) -> list[str]:
+    """The paper ids and content hashes an entry was made from (``paper_id``/``paper``/
+    ``papers`` in its key parts, ``paper_id`` in its value): what ``forget`` looks for."""
+    refs: list[Any] = [parts.get("paper_id"), parts.get("paper"), value.get("paper_id")]
+    papers = parts.get("papers")
+    if isinstance(papers, list | tuple):
+        refs.extend(papers)
+    return list(dict.fromkeys(r for r in refs if isinstance(r, str) and r))
 
 
 def cache_key(kind: str, parts: Mapping[str, Any]) -> str:
@@ -54,7 +72,7 @@ class GenerationCache:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10)
-        conn.execute(_SCHEMA)
+        conn.executescript(_SCHEMA)
         return conn
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -76,7 +94,8 @@ class GenerationCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def put(self, key: str, kind: str, value: Mapping[str, Any]) -> None:
+    def put(self, key: str, kind: str, value: Mapping[str, Any], refs: Sequence[str] = ()) -> None:
+        """Store ``value``; ``refs`` are the paper ids/content hashes it was made from."""
         if not self.enabled:
             return
         try:
@@ -88,10 +107,50 @@ class GenerationCache:
                         "VALUES (?, ?, ?, ?)",
                         (key, kind, json.dumps(dict(value), ensure_ascii=False), time.time()),
                     )
+                    conn.execute("DELETE FROM generation_papers WHERE key = ?", (key,))
+                    conn.executemany(
+                        "INSERT INTO generation_papers (key, ref) VALUES (?, ?)",
+                        [(key, ref) for ref in dict.fromkeys(refs)],
+                    )
             finally:
                 conn.close()
         except sqlite3.Error:
             return
+
+    def forget(self, refs: Sequence[str]) -> int:
+        """Delete every entry made from these papers (ids or content hashes; see ``put``);
+        returns how many. Entries cached before papers were recorded are found by the
+        ``paper_id`` of their value."""
+        wanted = list(dict.fromkeys(r for r in refs if r))
+        if not wanted:
+            return 0
+        marks = ",".join("?" * len(wanted))
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    keys = {
+                        row[0]
+                        for row in conn.execute(
+                            f"SELECT key FROM generation_papers WHERE ref IN ({marks})", wanted
+                        )
+                    }
+                    keys |= {
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT key FROM generations WHERE json_valid(value) AND "
+                            f"json_extract(value, '$.paper_id') IN ({marks})",
+                            wanted,
+                        )
+                    }
+                    for key in keys:
+                        conn.execute("DELETE FROM generations WHERE key = ?", (key,))
+                        conn.execute("DELETE FROM generation_papers WHERE key = ?", (key,))
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return 0
+        return len(keys)
 
     def get_or_make(
         self, kind: str, parts: Mapping[str, Any], make: Callable[[], dict[str, Any]]
@@ -104,7 +163,7 @@ class GenerationCache:
             return found, True
         self.misses += 1
         value = make()
-        self.put(key, kind, value)
+        self.put(key, kind, value, _paper_refs(parts, value))
         return value, False
 
     def count(self) -> int:

@@ -71,7 +71,18 @@ def paper_from_record(paper_id: str, document: str, meta: dict[str, Any]) -> Pap
         url=meta.get("url") or None,
         categories=list(json.loads(meta.get("categories") or "[]")),
         source=meta.get("source") or None,
+        aliases=[str(a) for a in _as_list(meta.get("aliases"))],
+        sources=list(json.loads(meta.get("sources") or "[]")),
+        added=meta.get("added") or None,
+        inputs=list(json.loads(meta.get("inputs") or "[]")),
     )
+
+
+def _as_list(value: Any) -> list[Any]:
+    """An array metadata value (Chroma returns a list; a bare scalar is one item)."""
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _schema_ok(db: sqlite3.Connection) -> bool:

@@ -196,9 +196,9 @@ def ingest(
 def print_ingest_report(report: IngestReport, notes: Sequence[str] = ()) -> None:
     """The human-readable ingest summary (stdout), notes and failures (stderr)."""
     out.print(
-        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"failed {len(report.failed)} ({report.chunks_written} chunks written in "
-        f"{report.seconds:.1f}s)"
+        f"added {report.added}, updated {report.updated}, merged {report.merged}, "
+        f"unchanged {report.unchanged}, failed {len(report.failed)} "
+        f"({report.chunks_written} chunks written in {report.seconds:.1f}s)"
     )
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
@@ -237,9 +237,12 @@ def search(
             diverse=diverse,
         )
     )
+    notes = _run(lambda: bot.filter_notes(since, until, category, author))
     if as_json:
-        _print_json({"results": [h.to_dict() for h in hits]})
+        _print_json({"results": [h.to_dict() for h in hits], "notes": notes})
         return
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
     for i, hit in enumerate(hits, 1):
         out.print(
             f"[bold]{i}. {escape(hit.paper.title)}[/]  [dim]{hit.paper.id}  "
@@ -279,7 +282,7 @@ def ask(
         for c in answer.citations:
             page = f", p. {c.page}" if c.page is not None else ""
             out.print(f" [{c.n}] [bold]{escape(c.title)}[/] [dim]({escape(c.paper_id)}{page})[/]")
-            out.print(f'     "{escape(c.quote)}"')
+            out.print(f'     "{escape(c.display)}"')
     out.print(f"\n[dim]{escape(how_answered(answer.to_dict()))}[/]")
     for note in answer.notes:
         out.print(f"[dim]note: {escape(note)}[/]")
@@ -327,6 +330,41 @@ progress_bar = _progress
 from bot.commands import load_all as _load_commands  # noqa: E402
 
 _load_commands()
+
+
+def _reflow(text: str | None) -> str | None:
+    """Help text as written: the hard line breaks of a docstring joined within each paragraph
+    (Typer keeps them, then wraps again to the terminal: ragged one-word lines), while blank
+    lines, list items (``- x``) and indented lines stay where they are."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        if para.startswith("\b"):
+            paragraphs.append(para)
+            continue
+        lines: list[str] = []
+        for line in para.split("\n"):
+            keep = line.startswith((" ", "\t")) or line.lstrip().startswith(("- ", "* "))
+            if lines and not keep:
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.rstrip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    for command in typer_app.registered_commands:
+        command.help = _reflow(command.help or (command.callback and command.callback.__doc__))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,8 @@
 
 Bad input never stops a batch: every file, line or record that cannot be read becomes an
 :class:`~bot.types.IngestFailure` and everything else is ingested. Unchanged papers (same
-content hash as stored) are skipped before any embedding work.
+content hash as stored) are skipped before any embedding work; a paper read from several
+sources is one record (:mod:`bot.library`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 
 from bot.chunking import chunk_paper
 from bot.journal import WriteJournal, recover_interrupted
+from bot.library import plan_ingest
 from bot.readers import iter_input_files, read_file, resolve_format
 from bot.readers.isolated import parse_worker
 from bot.store import PaperWrite
-from bot.types import IngestFailure, IngestReport, Paper, normalise_title
+from bot.types import IngestFailure, IngestReport, Paper
 
 if TYPE_CHECKING:
     from bot.embeddings import Embedder
@@ -35,24 +37,6 @@ Progress = Callable[[str, int, int], None]
 PAPERS_PER_BATCH = 64
 
 
-def _merge_duplicates(papers: Iterable[Paper]) -> list[Paper]:
-    """One paper per id; a title-hash id yields to a real id with the same title."""
-    by_id: dict[str, Paper] = {}
-    real_id_by_title: dict[str, str] = {}
-    for paper in papers:
-        if not paper.id.startswith("t-"):
-            real_id_by_title[normalise_title(paper.title)] = paper.id
-        by_id[paper.id] = paper
-    out: dict[str, Paper] = {}
-    for pid, paper in by_id.items():
-        if pid.startswith("t-"):
-            real = real_id_by_title.get(normalise_title(paper.title))
-            if real is not None:
-                continue  # the record with the real id wins
-        out[pid] = paper
-    return list(out.values())
-
-
 def ingest_papers(
     papers: Sequence[Paper],
     store: PaperStore,
@@ -61,29 +45,15 @@ def ingest_papers(
     progress: Progress | None = None,
     report: IngestReport | None = None,
 ) -> IngestReport:
-    """Upsert papers: add new ones, replace changed ones, skip unchanged ones."""
+    """Upsert papers: add new ones, fold other sources of a stored paper into its record,
+    replace changed ones, skip unchanged ones (see :mod:`bot.library`)."""
     report = report or IngestReport()
     started = time.perf_counter()
     # an earlier write killed mid-batch is reconciled first (see bot.journal)
     recover_interrupted(store, embedder, settings)
-    papers = _merge_duplicates(papers)
-    twins = store.real_id_twins(papers)
-    report.unchanged += len(twins)  # the record stored under its real id wins
-    papers = [p for p in papers if p.id not in twins]
-    stored = store.content_hashes([p.id for p in papers])
-    todo: list[Paper] = []
-    for paper in papers:
-        old = stored.get(paper.id)
-        if old is None:
-            report.added += 1
-            todo.append(paper)
-        elif old != paper.content_hash:
-            report.updated += 1
-            todo.append(paper)
-        else:
-            report.unchanged += 1
-    # all input papers, not only changed ones: a twin delete a crash interrupted is finished
-    store.delete_title_id_twins(papers)
+    # one record per paper across sources: what to (re)write, and the counts (bot.library)
+    plan = plan_ingest(papers, store, report)
+    todo = plan.writes
     done = 0
     if progress:
         progress("embed", 0, len(todo))
@@ -116,6 +86,7 @@ def ingest_papers(
                 finish(pending)
     finally:
         journal.close()  # a note left by a failed write stays for the next writer
+    store.update_records(plan.relabels)  # content unchanged: aliases/sources only, no chunks
     report.seconds += time.perf_counter() - started
     return report
 

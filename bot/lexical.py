@@ -397,6 +397,14 @@ class LexicalIndex:
                 out[tok] = float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
             return out
 
+    def undated(self, filters: SearchFilter) -> int:
+        """Papers without a publication date that pass the rest of ``filters``: what its date
+        range leaves out (a paper with no date never passes one)."""
+        self.ensure_current()
+        rest = SearchFilter(categories=filters.categories, authors=filters.authors)
+        with self._lock:
+            return sum(1 for k in self._keys if "published_ts" not in k and rest.matches(k))
+
     # --- inspection (paperbot doctor) ------------------------------------------------------
     def saved_state(self) -> dict[str, Any] | None:
         """See :func:`saved_index_state`."""

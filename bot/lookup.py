@@ -1,4 +1,5 @@
-"""Find one stored paper from what a user types: a paper id, an arXiv id (or URL), or a title.
+"""Find one stored paper from what a user types: a paper id (or an alias: another id the same
+paper arrived under, see :mod:`bot.library`), an arXiv id (or URL), or a title.
 
 Titles match fuzzily (accents, case and punctuation ignored; a few typos or missing words are
 fine). When several titles match about equally well, :class:`AmbiguousPaperError` lists the
@@ -75,12 +76,18 @@ def find_by_id(store: PaperStore, ref: str) -> Paper | None:
     found = store.get_papers([ref])
     if found:
         return found[0]
+    alias = store.records_by_alias([ref]).get(ref)  # an id the paper also arrived under
+    if alias is not None:
+        return store.get_papers([alias[0]])[0]
     m = _ARXIV.search(ref)
     if m and (m.group(0) == ref or "arxiv" in ref.lower()):
         base, version = m.group(1), m.group(2) or ""
         found = store.get_papers([base + version, base, f"arXiv:{base}"])
         if found:
             return found[0]
+        alias = store.records_by_alias([base]).get(base)
+        if alias is not None:
+            return store.get_papers([alias[0]])[0]
         for paper in store.iter_papers():  # stored under another id, with the arXiv link as URL
             if paper.url and base in paper.url:
                 return paper

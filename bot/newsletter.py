@@ -251,8 +251,10 @@ def how_written(items: Sequence[LaySummary]) -> str:
     written = [i for i in items if i.mode != "extractive"]
     cited = "each sentence cites the abstract sentence it comes from"
     if not written:
-        what = "Each blurb quotes key sentences of its paper's abstract" if n > 1 else (
-            "The blurb quotes key sentences of the paper's abstract"
+        what = (
+            "Each blurb quotes key sentences of its paper's abstract"
+            if n > 1
+            else ("The blurb quotes key sentences of the paper's abstract")
         )
         return f"{what} (LaTeX markup removed for reading); {cited}."
     models = sorted({f"{i.model} ({i.mode})" for i in written})

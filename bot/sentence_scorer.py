@@ -155,9 +155,7 @@ class Candidate:
     n_in_paper: int
 
 
-def features(
-    question: str, candidates: Sequence[Candidate], cosines: np.ndarray
-) -> np.ndarray:
+def features(question: str, candidates: Sequence[Candidate], cosines: np.ndarray) -> np.ndarray:
     """The :data:`FEATURES` of each candidate: shape (n, len(FEATURES))."""
     n = len(candidates)
     out = np.zeros((n, len(FEATURES)), dtype=np.float32)

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("CHROMA_AUTH_HEADER", "PAPERBOT_CHROMA_AUTH_HEADER")
     )
 
+    # --- fetching papers (paperbot fetch arxiv) -----------------------------------------
+    # The arXiv API endpoint; nothing else in paperbot fetches papers over the network.
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    # Seconds between two requests (arXiv's terms of use ask for 3), results per request,
+    # retries of a failed request (429/5xx, timeouts, cut-off bodies), the longest wait a
+    # Retry-After may ask for (longer: give up), and the timeout of one request.
+    arxiv_delay: float = Field(3.0, ge=0.0, le=600)
+    arxiv_page_size: int = Field(100, ge=1, le=2000)
+    arxiv_max_retries: int = Field(3, ge=0, le=10)
+    arxiv_max_wait: float = Field(60.0, ge=0.0, le=3600)
+    arxiv_timeout: float = Field(30.0, gt=0, le=600)
+
     # --- chat ---------------------------------------------------------------------------
     # Previous turns shown to the follow-up rewriter (condense_question prompt).
     chat_history_turns: int = Field(4, ge=1, le=50)

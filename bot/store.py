@@ -162,6 +162,11 @@ def _paper_metadata(paper: Paper, n_chunks: int) -> dict[str, Any]:
         # characters and the body what follows the blank line after it
         "abstract_len": len(paper.abstract) if paper.body else -1,
         "pages": json.dumps(paper.pages) if paper.pages else "",
+        # library record keeping (bot.library); aliases is an array so `$contains` finds it
+        **({"aliases": list(paper.aliases)} if paper.aliases else {}),
+        "sources": json.dumps(paper.sources, ensure_ascii=False) if paper.sources else "",
+        "added": paper.added or "",
+        "inputs": json.dumps(paper.inputs) if paper.inputs else "",
         **filter_keys(paper),
     }
 
@@ -470,20 +475,33 @@ class PaperStore:
             self._chunks.delete(ids=stale[part])
 
     def delete_papers(self, paper_ids: Iterable[str]) -> int:
+        """Delete papers with their chunks; returns the number of chunks deleted."""
         with self.writing():
             self.refresh()
             return self._delete_papers(paper_ids)
 
     def _delete_papers(self, paper_ids: Iterable[str]) -> int:
-        ids = list(paper_ids)
-        for pid in ids:
-            self._chunks.delete(where={"paper_id": pid})
-        if ids:
-            self._papers.delete(ids=ids)
+        """Delete paper records, then their chunks (a crash in between leaves orphan chunks,
+        which crash recovery deletes; the other order would leave a record without chunks,
+        which recovery re-embeds - the paper would come back). Returns chunks deleted."""
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
+            return 0
+        try:
+            for part in self._batches(len(ids)):
+                self._papers.delete(ids=ids[part])
+            doomed: list[str] = []
+            for part in self._batches(len(ids)):
+                got = self._chunks.get(where={"paper_id": {"$in": ids[part]}}, include=[])
+                doomed.extend(got["ids"])
+            for part in self._batches(len(doomed)):
+                self._chunks.delete(ids=doomed[part])
             old_rev, new_rev = self._bump_revision()
-            for listener in self._listeners:
-                listener.papers_deleted(ids, old_rev, new_rev)
-        return len(ids)
+        except Exception as exc:
+            raise StoreError(f"deleting papers at {self.location} failed: {exc}") from exc
+        for listener in self._listeners:
+            listener.papers_deleted(ids, old_rev, new_rev)
+        return len(doomed)
 
     # --- reads ------------------------------------------------------------------------
     def content_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
@@ -496,41 +514,52 @@ class PaperStore:
                 out[pid] = str((meta or {}).get("content_hash", ""))
         return out
 
-    def _ids_by_title(self, titles: Sequence[str]) -> dict[str, list[str]]:
-        norms = list(dict.fromkeys(normalise_title(t) for t in titles))
-        out: dict[str, list[str]] = {}
+    def records_by_title(self, titles: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Paper records whose normalised title is one of these: ``{title_norm: {id: meta}}``."""
+        norms = [n for n in dict.fromkeys(normalise_title(t) for t in titles) if n]
+        out: dict[str, dict[str, dict[str, Any]]] = {}
         for part in self._batches(len(norms)):
-            chunk = norms[part]
-            if not chunk:
-                continue
-            where = {"title_norm": {"$in": chunk}}
-            got = self._papers.get(where=where, include=["metadatas"])
+            got = self._papers.get(
+                where={"title_norm": {"$in": norms[part]}}, include=["metadatas"]
+            )
             for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                out.setdefault(str((meta or {}).get("title_norm")), []).append(pid)
+                meta = dict(meta or {})
+                out.setdefault(str(meta.get("title_norm")), {})[pid] = meta
         return out
 
-    def real_id_twins(self, papers: Sequence[Paper]) -> set[str]:
-        """Ids of title-hash papers ("t-...") already stored under a real id (same title)."""
-        candidates = [p for p in papers if p.id.startswith("t-")]
-        if not candidates:
-            return set()
-        found = self._ids_by_title([p.title for p in candidates])
-        return {
-            p.id
-            for p in candidates
-            if any(not i.startswith("t-") for i in found.get(normalise_title(p.title), []))
-        }
+    def records_by_alias(self, aliases: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The paper records these ids are aliases of: ``{alias: (record id, meta)}``."""
+        wanted = list(dict.fromkeys(a for a in aliases if a))
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        step = 100  # ids per query: one `$contains` clause each
+        for i in range(0, len(wanted), step):
+            part = wanted[i : i + step]
+            clauses = [{"aliases": {"$contains": a}} for a in part]
+            where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+            got = self._papers.get(where=where, include=["metadatas"])
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                meta = dict(meta or {})
+                for alias in meta.get("aliases") or []:
+                    if alias in part:
+                        out.setdefault(str(alias), (pid, meta))
+        return out
 
-    def delete_title_id_twins(self, papers: Sequence[Paper]) -> int:
-        """Delete stored title-hash papers that these real-id papers replace."""
-        real = [p for p in papers if not p.id.startswith("t-")]
-        if not real:
+    def update_records(self, papers: Sequence[Paper]) -> int:
+        """Rewrite the record keeping of stored papers whose content did not change (aliases,
+        sources, inputs): metadata only, no chunk or vector is touched. Returns how many."""
+        if not papers:
             return 0
-        found = self._ids_by_title([p.title for p in real])
-        doomed = {
-            i for p in real for i in found.get(normalise_title(p.title), []) if i.startswith("t-")
-        }
-        return self.delete_papers(sorted(doomed))
+        with self.writing():
+            stored = self.paper_records([p.id for p in papers])
+            todo = [p for p in papers if p.id in stored]
+            ids = [p.id for p in todo]
+            metas = [_paper_metadata(p, int(stored[p.id].get("n_chunks", 0))) for p in todo]
+            try:
+                for part in self._batches(len(ids)):
+                    self._papers.update(ids=ids[part], metadatas=metas[part])
+            except Exception as exc:
+                raise StoreError(f"updating records at {self.location} failed: {exc}") from exc
+        return len(todo)
 
     def get_papers(self, paper_ids: Sequence[str]) -> list[Paper]:
         """Papers by id, in the order asked (unknown ids are skipped)."""

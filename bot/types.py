@@ -64,6 +64,15 @@ class Paper:
     # Where each page starts in :attr:`text`: ``[[offset, page_number], ...]`` ascending by
     # offset; empty when pages are unknown (metadata records).
     pages: list[list[int]] = field(default_factory=list)
+    # The library's record keeping (see bot.library); none of it is part of content_hash.
+    # Other ids the same paper arrived under (another source's id: arXiv, DOI, title hash).
+    aliases: list[str] = field(default_factory=list)
+    # Every input merged into this record, as "absolute/path:line".
+    sources: list[str] = field(default_factory=list)
+    # When the record was first stored (ISO 8601, UTC).
+    added: str | None = None
+    # Content hashes of the input records merged into it: reading one again is "unchanged".
+    inputs: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -111,6 +120,7 @@ class Paper:
         if not full:
             data.pop("body")
             data.pop("pages")
+            data.pop("inputs")
             data["full_text"] = bool(self.body)
             data["n_pages"] = self.n_pages
         return data
@@ -177,12 +187,26 @@ class Citation:
     # last sentence of a quote spanning adjacent sentences (None: the one sentence)
     last_sentence_index: int | None = None
 
+    @property
+    def display(self) -> str:
+        """The quote as shown to people: LaTeX debris cleaned (``D{=}1`` -> ``D=1``). The
+        data stays :attr:`quote`, verbatim, so ``text[start:end] == quote`` holds."""
+        from bot.latex import clean_latex
+
+        return clean_latex(self.quote)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        """Inverse of :meth:`to_dict` (``display`` is derived, not stored)."""
+        return cls(**{k: v for k, v in data.items() if k in _CITATION_FIELDS})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
             "paper_id": self.paper_id,
             "title": self.title,
             "quote": self.quote,
+            "display": self.display,
             "sentence_index": self.sentence_index,
             "last_sentence_index": (
                 self.sentence_index
@@ -194,6 +218,11 @@ class Citation:
             "url": self.url,
             "page": self.page,
         }
+
+
+_CITATION_FIELDS = frozenset(
+    ("n", "paper_id", "title", "quote", "sentence_index", "start", "end", "url", "page")
+)
 
 
 @dataclass
@@ -259,9 +288,14 @@ class ReadResult:
 
 @dataclass
 class IngestReport:
+    """Counts per input record: ``added`` made a new paper; ``updated`` changed the paper
+    stored under its id; ``merged`` was folded into a paper stored (or read) under another
+    id; ``unchanged`` brought nothing new (see :mod:`bot.library`)."""
+
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    merged: int = 0
     failed: list[IngestFailure] = field(default_factory=list)
     chunks_written: int = 0
     seconds: float = 0.0
@@ -270,6 +304,7 @@ class IngestReport:
         return {
             "added": self.added,
             "updated": self.updated,
+            "merged": self.merged,
             "unchanged": self.unchanged,
             "failed": [f.to_dict() for f in self.failed],
             "chunks_written": self.chunks_written,
@@ -364,7 +399,7 @@ class LaySummary:
             title=data["title"],
             summary=data["summary"],
             glossary=[GlossaryEntry(**g) for g in data.get("glossary", [])],
-            citations=[Citation(**c) for c in data.get("citations", [])],
+            citations=[Citation.from_dict(c) for c in data.get("citations", [])],
             fkgl=float(data["readability"]["fkgl"]),
             target=float(data["readability"]["target"]),
             met=bool(data["readability"].get("met", False)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -21,8 +22,10 @@ from bot.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "papers" / "trending_papers_jun6.txt"
-SHARED = ROOT.parent / "shared"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+# 330 real abstracts (SciTLDR dev, Apache-2.0) shipped with the tests: a fresh clone has no
+# ../shared (see tests/fixtures/abstracts/make_abstracts.py)
+ABSTRACTS = ROOT / "tests" / "fixtures" / "abstracts" / "scitldr_dev.jsonl"
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:
@@ -70,6 +73,16 @@ def seed_home(tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmbedder)
 def seed_bot(seed_home: Path, embedder: LocalEmbedder) -> PaperBot:
     """Extractive-mode bot over the seed store."""
     return PaperBot(make_settings(seed_home), embedder=embedder, llm=None)
+
+
+def abstracts(start: int, n: int) -> list[dict[str, str]]:
+    """``n`` records ``{"id", "title", "abstract"}`` of :data:`ABSTRACTS` from position
+    ``start`` (paperbot's JSON Lines record shape)."""
+    with open(ABSTRACTS, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    if start + n > len(rows):
+        raise ValueError(f"{ABSTRACTS.name} holds {len(rows)} records, not {start + n}")
+    return rows[start : start + n]
 
 
 def free_port() -> int:
@@ -190,10 +203,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 __all__ = [
+    "ABSTRACTS",
     "ARTIFACTS",
     "ROOT",
     "SEED",
-    "SHARED",
+    "abstracts",
     "chroma_run",
     "cli_env",
     "free_port",

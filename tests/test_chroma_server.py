@@ -19,7 +19,7 @@ from bot.api import PaperBot
 from bot.chunking import chunk_paper
 from bot.embeddings import LocalEmbedder
 from bot.types import Paper
-from tests.conftest import SEED, SHARED, chroma_run, cli_env, make_settings
+from tests.conftest import SEED, abstracts, chroma_run, cli_env, make_settings
 
 pytestmark = pytest.mark.server
 
@@ -73,28 +73,13 @@ def test_ingest_search_and_ask_through_a_chroma_server(tmp_path: Path, chroma_po
     assert json.loads(r.stdout)["unchanged"] == 54
 
 
-def _scifact(start: int, n: int) -> list[dict[str, str]]:
-    records = []
-    with open(SHARED / "eval" / "scifact" / "corpus.jsonl", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i < start:
-                continue
-            if len(records) == n:
-                break
-            doc = json.loads(line)
-            records.append(
-                {"id": f"sf-{doc['_id']}", "title": doc["title"], "abstract": doc["text"]}
-            )
-    return records
-
-
 def test_two_processes_ingest_concurrently_into_one_server(
     tmp_path: Path, chroma_port: int, embedder: LocalEmbedder
 ) -> None:
     files, expected_chunks = [], Counter()
     settings = make_settings(tmp_path / "probe")
     for name, start in (("a.jsonl", 0), ("b.jsonl", 80)):
-        records = _scifact(start, 80)
+        records = abstracts(start, 80)
         path = tmp_path / name
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         files.append(path)
@@ -139,7 +124,7 @@ def test_two_processes_ingest_concurrently_into_one_server(
     per_paper = reader.store.chunks_of(sorted(expected_chunks))
     assert {pid: len(chunks) for pid, chunks in per_paper.items()} == dict(expected_chunks)
     # both sets are searchable, lexically and densely
-    for record in (_scifact(0, 1)[0], _scifact(80, 1)[0]):
+    for record in (abstracts(0, 1)[0], abstracts(80, 1)[0]):
         for mode in ("bm25", "dense"):
             hits = reader.search(record["title"], k=3, mode=mode)
             assert record["id"] in [h.paper.id for h in hits], (mode, record["title"])

@@ -29,9 +29,8 @@ import pytest
 
 from bot.api import PaperBot
 from bot.journal import journal_notes
-from tests.conftest import SHARED, cli_env, make_settings
+from tests.conftest import abstracts, cli_env, make_settings
 
-SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 PAPERBOT = [sys.executable, "-m", "bot.cli"]
 N_PAPERS = 24
 BATCH = 4  # papers per store write: 6 commit points per run
@@ -40,23 +39,12 @@ TIMED_KILLS = 3  # at random times over the run
 WRITE_KILLS = 1  # aimed at a store write in progress (+1 in the changed-content scenario)
 QUERY_PAPERS = (2, 13, 22)  # corpus positions whose titles are the test queries
 
-pytestmark = pytest.mark.skipif(not SCIFACT.is_file(), reason="needs ../shared/eval/scifact")
-
 
 def _corpus(path: Path, changed: int = 0) -> Path:
-    """N_PAPERS SciFact abstracts as JSONL; the first ``changed`` get an extra sentence."""
-    rows = []
-    with open(SCIFACT, encoding="utf-8") as fh:
-        for line in fh:
-            doc = json.loads(line)
-            if not (doc.get("title") and doc.get("text")):
-                continue
-            abstract = doc["text"]
-            if len(rows) < changed:
-                abstract += " This sentence was added in a later version of the record."
-            rows.append({"id": f"sf-{doc['_id']}", "title": doc["title"], "abstract": abstract})
-            if len(rows) == N_PAPERS:
-                break
+    """N_PAPERS real abstracts as JSONL; the first ``changed`` get an extra sentence."""
+    rows = abstracts(0, N_PAPERS)
+    for row in rows[:changed]:
+        row["abstract"] += " This sentence was added in a later version of the record."
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 

@@ -26,26 +26,13 @@ from bot.ingest import prepare_writes
 from bot.journal import WriteJournal, journal_notes
 from bot.retrieve import bm25_dir
 from bot.types import Paper
-from tests.conftest import SHARED, make_settings
+from tests.conftest import abstracts, make_settings
 
-SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 PAPERBOT = [str(Path(sys.executable).parent / "paperbot")]
-
-pytestmark = pytest.mark.skipif(not SCIFACT.is_file(), reason="needs ../shared/eval/scifact")
 
 
 def _papers(n: int, start: int = 0) -> list[Paper]:
-    out: list[Paper] = []
-    with open(SCIFACT, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i < start:
-                continue
-            doc = json.loads(line)
-            if doc.get("title") and doc.get("text"):
-                out.append(Paper(id=f"sf-{doc['_id']}", title=doc["title"], abstract=doc["text"]))
-            if len(out) == n:
-                break
-    return out
+    return [Paper(**r) for r in abstracts(start, n)]
 
 
 def _collections(home: Path) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,8 +98,15 @@ def test_export_import_round_trip(source_bot: PaperBot, tmp_path: Path, embedder
     ids = [json.loads(line)["paper"]["id"] for line in body]
     assert ids == sorted(ids)
     rich = {json.loads(line)["paper"]["id"]: json.loads(line)["paper"] for line in body}
+    library = {"aliases", "sources", "added", "inputs"}  # the record keeping of bot.library
     for paper in _rich_papers():
-        assert rich[paper.id] == dataclasses.asdict(paper)
+        exported = rich[paper.id]
+        assert {k: v for k, v in exported.items() if k not in library} == {
+            k: v for k, v in dataclasses.asdict(paper).items() if k not in library
+        }
+        assert exported["inputs"] == [f"{paper.content_hash} {paper.id}"]
+        assert exported["added"] and exported["aliases"] == []
+    assert rich["2406.00001"]["sources"] == [os.path.abspath("listing.txt") + ":3"]
 
     path = tmp_path / "export.jsonl"
     path.write_text(buf.getvalue(), encoding="utf-8")

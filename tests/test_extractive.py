@@ -22,11 +22,21 @@ GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 
 
 def test_refers_back() -> None:
-    for text in ("This provides the first proof.", "First, they can achieve it.", "They use X.",
-                 "However, little is known.", "In addition, we show Y."):
+    for text in (
+        "This provides the first proof.",
+        "First, they can achieve it.",
+        "They use X.",
+        "However, little is known.",
+        "In addition, we show Y.",
+    ):
         assert refers_back(text), text
-    for text in ("We propose PFGM++.", "Diffusion models generate images.", "Thistle grows.",
-                 "This paper shows X.", "In this work, we study Y."):
+    for text in (
+        "We propose PFGM++.",
+        "Diffusion models generate images.",
+        "Thistle grows.",
+        "This paper shows X.",
+        "In this work, we study Y.",
+    ):
         assert not refers_back(text), text
 
 

@@ -96,12 +96,19 @@ def test_same_paper_from_two_files_is_one_paper(tmp_path: Path, embedder: LocalE
         + "\n"
     )
     assert bot.ingest([listing]).added == 1
-    assert bot.ingest([records]).added == 1
-    assert [p.id for p in bot.papers()] == ["2402.12345"]
-    # and the other order, in one batch
+    first_id = bot.papers()[0].id
+    assert first_id.startswith("t-")
+    report = bot.ingest([records])
+    assert (report.added, report.merged) == (0, 1)
+    # one record; its id stays the one it was given, the arXiv id becomes an alias
+    [paper] = bot.papers()
+    assert paper.id == first_id and paper.aliases == ["2402.12345"]
+    assert paper.authors == ["A. Writer"]  # the field the listing lacked was filled in
+    assert bot.paper("2402.12345").id == first_id
+    # and the other order, in one batch: the strongest id (arXiv) is taken
     bot2 = _bot(tmp_path / "home2", embedder)
     report = bot2.ingest([records, listing])
-    assert report.added == 1
+    assert (report.added, report.merged) == (1, 1)
     assert [p.id for p in bot2.papers()] == ["2402.12345"]
     report = bot2.ingest([listing])
     assert report.unchanged == 1 and bot2.store.count_papers() == 1

@@ -67,9 +67,7 @@ def _item(mode: str, model: str, n: int) -> LaySummary:
 
 def test_digest_text_says_what_was_done(seed_bot: PaperBot) -> None:
     papers = seed_bot.papers()[:3]
-    digest = build_digest(
-        papers, verifier=seed_bot.verifier, llm=None, settings=seed_bot.settings
-    )
+    digest = build_digest(papers, verifier=seed_bot.verifier, llm=None, settings=seed_bot.settings)
     assert "quotes key sentences" in digest.intro and "restate" not in digest.intro
     assert digest.intro.startswith("This digest covers 3 papers")
     markdown = render_digest(digest, "md")

@@ -21,28 +21,16 @@ import pytest
 from bot.api import PaperBot
 from bot.errors import StoreError
 from bot.locking import LOCK_NAME, WriterLock, pid_alive, read_holder, writer_lock
-from tests.conftest import SHARED, make_settings
+from tests.conftest import abstracts, make_settings
 
-SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 PAPERBOT = [sys.executable, "-m", "bot.cli"]
 # No model-loading progress bars, and no wrapping of the one error line by rich.
 QUIET = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "COLUMNS": "1000"}
 
 
 def _write_jsonl(path: Path, start: int, n: int) -> Path:
-    """``n`` real abstracts (SciFact corpus) as paperbot JSONL records."""
-    rows = []
-    with open(SCIFACT, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i < start:
-                continue
-            if len(rows) >= n:
-                break
-            doc = json.loads(line)
-            if doc.get("title") and doc.get("text"):
-                rows.append(
-                    {"id": f"sf-{doc['_id']}", "title": doc["title"], "abstract": doc["text"]}
-                )
+    """``n`` real abstracts (tests/fixtures/abstracts) as paperbot JSONL records."""
+    rows = abstracts(start, n)
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 
@@ -84,7 +72,6 @@ def _hold_lock(directory: Path, seconds: float) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.mark.skipif(not SCIFACT.is_file(), reason="needs ../shared/eval/scifact")
 def test_second_writer_fails_fast_and_readers_keep_working(
     isolated_env: Path, embedder: object
 ) -> None:
@@ -189,9 +176,7 @@ def test_stale_lock_of_killed_process_is_taken_over(tmp_path: Path, embedder: ob
     assert read_holder(store_dir / LOCK_NAME)["pid"] == holder.pid  # left behind
 
     bot = PaperBot(make_settings(home), embedder=embedder, llm=None)  # type: ignore[arg-type]
-    papers = _write_jsonl(tmp_path / "few.jsonl", 0, 3) if SCIFACT.is_file() else None
-    if papers is None:
-        pytest.skip("needs ../shared/eval/scifact")
+    papers = _write_jsonl(tmp_path / "few.jsonl", 0, 3)
     report = bot.ingest([papers])
     assert report.added == 3 and not report.failed
     lock = writer_lock(store_dir)

@@ -36,8 +36,9 @@ def _split_ids(values: list[str] | None) -> list[str] | None:
     return ids or None
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def newsletter(
+    ctx: typer.Context,
     query: Annotated[
         str | None, typer.Option("--query", "-q", help="Take the top papers for this query.")
     ] = None,
@@ -45,7 +46,7 @@ def newsletter(
         list[str] | None,
         typer.Option(
             "--ids",
-            help="Paper ids, arXiv ids or titles; repeat the option or separate with commas.",
+            help="Paper ids, arXiv ids or titles: --ids A B C, --ids A,B,C or --ids A --ids B.",
         ),
     ] = None,
     from_file: Annotated[
@@ -81,6 +82,10 @@ def newsletter(
     self-contained, email-ready file (inline CSS, no scripts, all paper text escaped).
     Blurbs are cached: a re-run is instant, a changed prompt or model regenerates.
     """
+    if ctx.args:  # `--ids A B C`: click hands B and C over as extra arguments
+        if ids is None:
+            _fail(f"unexpected extra argument '{ctx.args[0]}' (quote a query that has spaces)")
+        ids = [*(ids or []), *ctx.args]
     fmt = "json" if as_json else fmt.lower()
     if fmt not in ("md", "html", "json"):
         _fail(f"unknown --format '{fmt}': use md, html or json")

@@ -79,7 +79,7 @@ def _print_summary(result: LaySummary) -> None:
     if result.citations:
         out.print("[bold]Sources (abstract sentences)[/]")
         for c in result.citations:
-            out.print(f' [{c.n}] "{escape(c.quote)}"')
+            out.print(f' [{c.n}] "{escape(c.display)}"')
     met = "met" if result.met else "missed"
     fallback = f", fallback from {result.fallback_from}" if result.fallback_from else ""
     cached = "; cached" if result.cached else ""

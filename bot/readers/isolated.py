@@ -227,4 +227,3 @@ def parse_worker(timeout: float, memory_mb: int) -> Iterator[ParseWorker]:
         yield worker
     finally:
         worker.close()
-

@@ -30,6 +30,11 @@ lost papers, so that header noise stays silent:
 * between the first and the last paper found (the body), also a title-like block with no
   paragraph after it, and a long paragraph with no title line before it.
 
+Text that has a few such pairs but not the listing's shape - a README or notes copied into
+the input folder - gives no papers and one failure saying it is not a paper format: from the
+first paper to the last, at least half of the blocks must belong to papers, and there must be
+no Markdown code fences or table rows.
+
 Abstracts are kept verbatim apart from stripping each line and joining wrapped lines with one
 space, so citations can quote them exactly. A header date with a year (``2024-06-06``,
 ``June 6, 2024``) becomes ``published`` of every paper when it is the only date in the header;
@@ -77,6 +82,8 @@ _ABBREVIATIONS = frozenset(
     "al. etc. vs. e.g. i.e. cf. inc. ltd. co. corp. jr. sr. st. no. vol. pp. approx. fig.".split()
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
+# Markdown that no listing has: code fences and table rows (| a | b |, |---|---|)
+_MARKUP_LINE = re.compile(r"^(?:```|~~~|\|.*\|$)")
 
 
 @dataclass
@@ -167,6 +174,29 @@ def _header_date(blocks: list[_Block]) -> str | None:
     return iso if iso is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", iso) else None
 
 
+def _shape_problem(blocks: list[_Block], pairs: list[int]) -> str | None:
+    """Why text with title/abstract pairs is still not a listing, or None when it is one.
+
+    From the first paper to the last (the body), at least half of the blocks must belong to
+    papers, and no line may be Markdown code (a fence) or a table row: a README or notes
+    file has a few heading + paragraph pairs among lists, tables and code."""
+    if not pairs:
+        return None
+    body = blocks[pairs[0] : pairs[-1] + 2]
+    paired = 2 * len(pairs)
+    markup = sum(1 for b in body for line in b.lines if _MARKUP_LINE.match(line))
+    if paired * 2 >= len(body) and not markup:
+        return None
+    found = f"{len(pairs)} title/abstract pair{'s' if len(pairs) != 1 else ''}"
+    detail = f"{found} among {len(body)} text blocks"
+    if markup:
+        detail += f" and {markup} lines of Markdown code or tables"
+    return (
+        f"not a paper format: as a listing it has only {detail} (a listing is a title line, "
+        "a blank line and an abstract paragraph, repeated); nothing read from it"
+    )
+
+
 def read_listing(path: Path, text: str) -> ReadResult:
     """Read a plain-text listing of papers (see the module docstring for the rules)."""
     where = str(path)
@@ -184,6 +214,10 @@ def read_listing(path: Path, text: str) -> ReadResult:
             i += 1
 
     result = ReadResult()
+    problem = _shape_problem(blocks, pairs)
+    if problem is not None:  # some other text (a README, notes): no papers from it
+        result.failures.append(IngestFailure(where, None, problem))
+        return result
     published = _header_date(blocks[: pairs[0]]) if pairs else None
     consumed = set(pairs) | {p + 1 for p in pairs}
     for p in pairs:

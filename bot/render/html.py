@@ -37,7 +37,7 @@ def _item(item: LaySummary) -> str:
     if url:
         title = f'<a href="{_e(url)}" style="color:#1d4ed8;text-decoration:none;">{title}</a>'
     quotes = "".join(
-        f'<li style="margin:0 0 4px 0;">[{c.n}] \u201c{_e(c.quote)}\u201d'
+        f'<li style="margin:0 0 4px 0;">[{c.n}] \u201c{_e(c.display)}\u201d'
         + (f" (p. {c.page})" if c.page is not None else "")
         + "</li>"
         for c in item.citations

@@ -51,7 +51,7 @@ def _item(item: LaySummary, level: str) -> list[str]:
         lines.append("")
         for c in item.citations:
             page = f" (p. {c.page})" if c.page is not None else ""
-            lines.append(f"> \\[{c.n}\\] \u201c{md_escape(c.quote)}\u201d{page}  ")
+            lines.append(f"> \\[{c.n}\\] \u201c{md_escape(c.display)}\u201d{page}  ")
     lines.append("")
     return lines
 

@@ -13,10 +13,13 @@ Routes (JSON shapes are the CLI's ``--json`` shapes; errors are ``{"detail": "..
 ``GET  /api/sessions``     chat sessions; ``GET /api/sessions/{id}`` one with its turns
 ``POST /api/summarize``    a lay summary (``paper_id``; or ``paper_ids`` for several)
 ``POST /api/newsletter``   a newsletter draft (``paper_ids`` or ``query``; json|md|html)
-``GET  /api/papers``       stored papers (``q`` filters titles, authors, ids)
-``GET  /api/papers/{id}``  one paper with its abstract
-``GET  /api/search``       semantic search (``q``, ``k``)
+``GET  /api/papers``       stored papers (``q`` filters titles, authors, ids; ``sort``
+                           title | recent)
+``GET  /api/papers/{id}``  one paper with its abstract (by id or alias); ``DELETE`` removes
+                           it (chunks, BM25 entry, record, cached generations)
+``GET  /api/search``       semantic search (``q``, ``k``, ``since``, ``until``; ``notes``)
 ``POST /api/ingest``       upload a file (multipart field ``file``); same readers as the CLI
+``GET  /api/formats``      the formats and file suffixes the readers know
 ``GET  /api/stats``        counts, models, mode
 ``GET  /healthz``          liveness, no auth
 =========================  ===============================================================
@@ -481,10 +484,15 @@ def create_app(
         q: str = Query("", max_length=200, description="Filter by words in title/authors/id."),
         limit: int = Query(200, ge=1, le=5000),
         offset: int = Query(0, ge=0),
+        sort: Literal["title", "recent"] = Query(
+            "title", description="title (A-Z) or recent (most recently added first)."
+        ),
     ) -> Any:
         items = await bounded(request, locked, bot.papers)
         if isinstance(items, Response):
             return items
+        if sort == "recent":  # ISO timestamps sort as text; papers without one go last
+            items = sorted(items, key=lambda p: p.added or "", reverse=True)
         words = q.lower().split()
         if words:
             items = [
@@ -506,16 +514,41 @@ def create_app(
             return found
         return public({**found.to_dict(), "text": found.text}, settings)
 
+    @api.delete(
+        "/papers/{paper_id:path}",
+        summary="Remove a paper: its chunks, keyword-index entry, record and cached generations",
+    )
+    def remove_paper(paper_id: str) -> dict[str, Any]:
+        """The shape of ``paperbot remove ID --json``; 404 when no paper has this id or alias."""
+        report = locked(bot.remove, [paper_id])
+        if report.not_found:
+            raise HTTPException(404, f"no paper with id '{paper_id[:200]}'")
+        return report.to_dict()  # type: ignore[no-any-return]
+
     @api.get("/search", summary="Semantic search over the papers (no language model)")
     async def search(
         request: Request,
         q: str = Query(..., min_length=1, max_length=2000),
         k: int | None = Query(None, ge=1),
+        since: str | None = Query(None, max_length=10, description="YYYY[-MM[-DD]]"),
+        until: str | None = Query(None, max_length=10, description="YYYY[-MM[-DD]]"),
     ) -> Any:
-        hits = await bounded(request, locked, bot.search, q, k)
+        """``notes`` says how many papers without a date a date filter left out."""
+        hits = await bounded(request, locked, bot.search, q, k, since=since, until=until)
         if isinstance(hits, Response):
             return hits
-        return {"results": [h.to_dict() for h in hits]}
+        notes = locked(bot.filter_notes, since=since, until=until)
+        return {"results": [h.to_dict() for h in hits], "notes": notes}
+
+    @api.get("/formats", summary="The input formats POST /api/ingest reads")
+    def formats() -> dict[str, Any]:
+        """Every registered reader and its file suffixes; ``accept`` is the list for a file
+        picker."""
+        from bot.readers import READERS
+
+        listed = [{"name": r.name, "suffixes": list(r.suffixes)} for r in READERS.values()]
+        accept = ",".join(x for r in READERS.values() for x in r.suffixes)
+        return {"formats": listed, "accept": accept}
 
     from bot.readers import supported_types
 

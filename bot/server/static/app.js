@@ -205,14 +205,51 @@
     }
   }
 
-  function showExamples() {
+  // Example questions about the two most recently added papers.
+  async function showExamples() {
     const box = $("examples");
+    let papers = [];
+    try {
+      papers = (await getJSON("/api/papers?sort=recent&limit=2")).papers;
+    } catch (e) {
+      /* the examples are a convenience */
+    }
     box.replaceChildren();
-    const papers = Array.from(state.papers.values()).slice(0, 2);
-    const questions = papers.map((p) => "What does “" + p.title + "” propose?");
-    if (papers.length) questions.push("What baseline does it compare against?");
-    for (const q of questions.slice(0, 2)) {
+    for (const p of papers) {
+      const q = "What does “" + p.title + "” propose?";
       box.append(el("button", { type: "button", text: q, onclick: () => ask(q) }));
+    }
+  }
+
+  // The upload picker offers every format the server's readers know.
+  async function loadFormats() {
+    try {
+      const data = await getJSON("/api/formats");
+      $("upload").setAttribute("accept", data.accept);
+      $("upload-formats").textContent = "(" + data.formats.map((f) => f.name).join(", ") + ")";
+    } catch (e) {
+      /* keep the picker open to any file: the server says what it cannot read */
+    }
+  }
+
+  async function removePaper(paper) {
+    if (!window.confirm("Remove “" + paper.title + "” from the library? Its chunks, index " +
+        "entry and cached summaries are deleted.")) return;
+    const view = $("source-view");
+    try {
+      const response = await request("/api/papers/" + encodeURIComponent(paper.id),
+        { method: "DELETE" });
+      if (!response.ok) throw new Error(await errorText(response));
+      state.papers.delete(paper.id);
+      const done = "Removed “" + paper.title + "”.";
+      view.replaceChildren(el("p", { class: "muted", text: done }));
+      $("library-status").textContent = done;
+      selectTab("papers");
+      await loadPapers($("paper-filter").value);
+      loadStats();
+      showExamples();
+    } catch (e) {
+      view.prepend(el("p", { class: "error-text", text: "could not remove: " + e.message }));
     }
   }
 
@@ -308,6 +345,8 @@
     view.replaceChildren(
       el("h2", {}, title),
       el("div", { class: "byline", text: byline.join(" · ") }),
+      el("button", { type: "button", id: "remove-paper", class: "secondary small-button",
+        text: "Remove from library", onclick: () => removePaper(paper) }),
       citation
         ? el("p", { class: "quote-note", text: "Source [" + citation.n + "]: the highlighted sentence is the one quoted in the answer." })
         : null,
@@ -408,7 +447,7 @@
           el("li", {}, el("span", { class: "n", text: "[" + c.n + "]" }),
             el("div", {}, open,
               c.page != null ? el("span", { class: "page", text: " p. " + c.page }) : "",
-              el("span", { class: "quote", text: "“" + c.quote + "”" })))
+              el("span", { class: "quote", text: "“" + (c.display || c.quote) + "”" })))
         );
       }
       bubble.append(list);
@@ -603,6 +642,7 @@
       if (ev.target.files.length) upload(ev.target.files[0]);
       ev.target.value = "";
     });
+    loadFormats();
     await loadStats();
     await loadPapers("");
     showExamples();
