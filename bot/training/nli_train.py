@@ -1,8 +1,8 @@
 """Train the entailment verifier (``paperbot train verifier``): reproducible, CPU only.
 
 1. **Stage 1**: all-MiniLM-L6-v2 with a fresh 3-way head is fine-tuned on every pair of
-   :func:`bot.training.nli_data.build_pairs` except SciFact's (the word embeddings stay frozen,
-   so only the other weights need shipping).
+   :func:`bot.training.nli_data.build_pairs` except SciFact's (the embeddings and
+   the lower ``train_from`` layers stay frozen; their activations are computed once, cached).
 2. **Stage 2, cross-validated**: the SciFact train claims are split in 5 folds by claim (the
    split of ``paperbot eval verifier --cv``). For each fold, stage 1 is fine-tuned further on
    the other folds' pairs plus a replay share of the stage-1 pairs, and the held-out claims are
@@ -10,7 +10,7 @@
 3. **Calibration**: the support threshold is the lowest whose precision on the out-of-fold
    scores reaches the target (0.92) while accepting at least 5 % of the SUPPORT pairs; each
    fold's reported figures use a threshold tuned on the *other* folds' out-of-fold scores only.
-4. **Final model**: stage 2 on all SciFact train pairs, saved as float16 ``weights.safetensors``
+4. **Final model**: stage 2 on all SciFact train pairs, exported as int8 ONNX ``model.onnx``
    plus ``config.json`` (labels, threshold, training settings) and ``card.md`` (data and
    licences, metrics, threshold).
 
