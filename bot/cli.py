@@ -112,7 +112,7 @@ def how_answered(data: dict[str, Any]) -> str:
         n = len(data.get("citations") or [])
         what = f"mode extractive: {n} sentence{'s' if n != 1 else ''} quoted from the papers"
         if fallback:
-            what += f" (the {fallback} model's answer failed verification or the model failed)"
+            what += f" (fallback from {fallback})"
         else:
             what += ", no language model"
     else:

@@ -436,9 +436,12 @@ def remove_papers(
         ids = list(dict.fromkeys(resolved.values()))
         records = store.paper_records(ids)
         journal = WriteJournal.for_settings(settings)
-        if ids:
-            with journal.batch(ids):
-                report.chunks_deleted = store.delete_papers(ids)
+        try:
+            if ids:
+                with journal.batch(ids):
+                    report.chunks_deleted = store.delete_papers(ids)
+        finally:
+            journal.close()  # a note left by a failed delete stays for the next writer
         report.removed = [{"id": i, "title": str(records[i].get("title", ""))} for i in ids]
     if cache is not None and ids:
         refs_to_forget = [*ids, *(str(m.get("content_hash", "")) for m in records.values())]

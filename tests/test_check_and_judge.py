@@ -173,7 +173,7 @@ def test_check_cli_and_api_give_the_same_results(seed_bot: PaperBot, seed_home: 
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     cli = json.loads(r.stdout)
-    with TestClient(create_app(seed_bot)) as client:
+    with TestClient(create_app(seed_bot), base_url="http://127.0.0.1") as client:
         api = client.post("/api/check", json={"text": DRAFT}).json()
         assert client.post("/api/check", json={"text": ""}).status_code == 422
     assert cli["counts"] == api["counts"] == {"supported": 1, "contradicted": 0, "unsupported": 2}

@@ -129,7 +129,7 @@ def test_date_filters_say_how_many_undated_papers_they_left_out(
     answer = bot.ask(rows[0]["title"], since="2020", until="2022")
     assert any(n.startswith(note) for n in answer.notes)
 
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url="http://127.0.0.1") as client:
         data = client.get("/api/search", params={"q": rows[1]["title"], "since": "2021"}).json()
         assert data["notes"] and data["notes"][0].startswith(note)
         assert client.get("/api/search", params={"q": "x"}).json()["notes"] == []

@@ -79,6 +79,8 @@ def test_clean_store_is_ok(built: tuple[PaperBot, dict[str, Any], list[Paper]]) 
         "vector index",
         "interrupted write",
         "bm25 index",
+        "store file",
+        "paper vectors",
     }
 
 

@@ -69,7 +69,8 @@ def test_zlib_bomb_and_slow_pdf_uploads_are_refused_by_name(
     assert "decompression bomb" in failure["error"] or "PARSE_TIMEOUT" in failure["error"]
 
     slow = slow_pdf(tmp_path / "slow.pdf", ops=3_000_000)
-    assert slow.stat().st_size < 60_000
+    # small for what it makes a parser do (42 MB of operators); zlib builds differ in ratio
+    assert slow.stat().st_size < 100_000
     import threading
 
     outcome: dict[str, object] = {}

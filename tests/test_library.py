@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from bot.api import PaperBot
 from bot.embeddings import LocalEmbedder
-from bot.journal import WriteJournal, journal_path
+from bot.journal import WriteJournal, journal_notes
 from bot.readers import read_file
 from bot.server.app import create_app
 from bot.types import Paper
@@ -220,7 +220,9 @@ def test_a_removal_killed_between_record_and_chunks_is_finished_by_the_next_writ
     victim = rows[0]["id"]
     chunk_ids = [m.chunk_id for m in bot.store.chunks_of([victim])[victim]]
     # the state a SIGKILL leaves after the record delete: journal note, chunks still there
-    WriteJournal(journal_path(bot.settings)).begin([victim])
+    journal = WriteJournal.for_settings(bot.settings)
+    journal.begin([victim])
+    journal.close()  # the writer is gone (its lock released), its note stays
     bot.store._papers.delete(ids=[victim])
     before = {c.name: (c.status, c.count) for c in bot.doctor().checks}
     assert before["orphan chunks"] == ("problem", len(chunk_ids))
@@ -243,7 +245,6 @@ def test_sigkilled_remove_resumes_to_the_clean_result(
     small = _jsonl(tmp_path / "small.jsonl", abstracts(200, 5))
     bot = _bot(home, embedder)
     assert bot.ingest([big, small]).added == 125
-    journal = journal_path(bot.settings)
     env = cli_env(home)
     proc = subprocess.Popen(
         [*PAPERBOT, "remove", "--source", str(big), "--json"],
@@ -253,7 +254,7 @@ def test_sigkilled_remove_resumes_to_the_clean_result(
         text=True,
     )
     deadline = time.monotonic() + 180
-    while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not journal_notes(bot.settings) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     killed = proc.poll() is None
     if killed:
@@ -276,7 +277,7 @@ def test_sigkilled_remove_resumes_to_the_clean_result(
         len(v) for v in fresh.store.chunks_of([r["id"] for r in abstracts(200, 5)]).values()
     )
     assert _problems(fresh) == {}
-    assert not journal.exists()
+    assert not journal_notes(fresh.settings)
 
 
 def test_remove_source_from_the_cli_keeps_papers_other_files_brought(
@@ -323,7 +324,7 @@ def test_delete_route_removes_a_paper(tmp_path: Path, embedder: LocalEmbedder) -
     bot = _bot(tmp_path / "home", embedder, rate_limit_per_minute=0)
     rows = abstracts(40, 3)
     bot.ingest([_jsonl(tmp_path / "three.jsonl", rows)])
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url="http://127.0.0.1") as client:
         gone = client.delete(f"/api/papers/{rows[0]['id']}")
         assert gone.status_code == 200, gone.text
         assert [p["id"] for p in gone.json()["removed"]] == [rows[0]["id"]]

@@ -99,6 +99,8 @@ def test_serve_and_cli_ingest_on_one_embedded_store_lose_no_vectors(
             assert json.loads(out)["added"] == 160
             for i in range(3):  # the server writes after the CLI did
                 record = variant_records(1, "after", start=i)[0]
+                # a title of its own: the CLI's records repeat the seed titles (near-ties)
+                record["title"] = f"Heliotrope upload {i} written by the server: {record['title']}"
                 files = {"file": (f"after{i}.jsonl", json.dumps(record) + "\n", "a/json")}
                 response = client.post("/api/ingest", files=files)
                 assert response.status_code == 200, response.text
