@@ -27,7 +27,7 @@ from bot.sanitize import check_text, escape_markers, plain_text, redact, safe_se
 from bot.sentence_scorer import refers_back
 from bot.sentences import split_sentences
 from bot.types import Answer, Citation, Paper, SearchHit, Sentence
-from bot.verify import content_words, strip_markers
+from bot.verify import breaks_of, content_words, strip_markers
 
 if TYPE_CHECKING:
     from bot.llms import ChatLLM
@@ -308,6 +308,7 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
     by_n = {src.n: src for src in sources}
     parsed: list[tuple[str, list[Source], bool]] = []  # claim, sources to check, cited?
     items: list[tuple[str, list[str]]] = []
+    breaks: list[frozenset[int]] = []  # no quote spans a withheld sentence
     for sentence in split_sentences(text.strip()):
         raw = sentence.text
         claim = strip_markers(raw)
@@ -319,7 +320,8 @@ def verify_generated(text: str, sources: list[Source], verifier: Verifier) -> _D
         targets = cited or _likely_sources(claim, sources)
         parsed.append((claim, targets, bool(cited)))
         items.extend((claim, [s.text for s in src.sentences]) for src in targets)
-    supports = iter(verifier.check_many(items))
+        breaks.extend(breaks_of(src.sentences) for src in targets)
+    supports = iter(verifier.check_many(items, breaks))
     numberer = CitationNumberer()
     kept: list[str] = []
     attributed = 0

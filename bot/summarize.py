@@ -47,7 +47,7 @@ from bot.sanitize import SANITIZE_VERSION, escape_markers, redact, safe_sentence
 from bot.sentence_scorer import refers_back
 from bot.sentences import split_sentences
 from bot.types import Citation, GlossaryEntry, LaySummary, Paper, Sentence
-from bot.verify import content_words, numbers_in, strip_markers
+from bot.verify import breaks_of, content_words, numbers_in, strip_markers
 
 if TYPE_CHECKING:
     from bot.cache import GenerationCache
@@ -220,6 +220,7 @@ class _Gates:
         self.paper = paper
         self.sentences = sentences
         self.texts = [s.text for s in sentences]
+        self.breaks = breaks_of(sentences)  # withheld sentences: no quote spans them
         self.verifier = verifier
         self.source = Source(1, paper, sentences, 1.0, paper.abstract)
         reference = f"{paper.title}\n{paper.abstract}"
@@ -247,7 +248,8 @@ class _Gates:
         # one batched verification of every sentence that passed the number/name gates
         asked = [i for i, reason in enumerate(reasons) if reason is None]
         supports = dict(
-            zip(asked, self.verifier.check_many([(claims[i][1], self.texts) for i in asked]),
+            zip(asked, self.verifier.check_many([(claims[i][1], self.texts) for i in asked],
+                                          [self.breaks] * len(asked)),
                 strict=True)
         )  # fmt: skip
         kept: list[str] = []
