@@ -76,17 +76,17 @@ SENTENCES = [
     "Daily aspirin reduced the incidence of colorectal cancer by 24%.",
     "Gastrointestinal bleeding was more common in the aspirin group.",
 ]
-FAITHFUL = "Taking aspirin every day lowered colorectal cancer incidence by 24%."
+FAITHFUL = "Daily aspirin reduced colorectal cancer incidence by 24%."  # the verifier accepts it
 
 
-def _judged(url: str, home: Path, mode: str) -> Verifier:
+def _judged(url: str, home: Path, mode: str, embedder: LocalEmbedder) -> Verifier:
     settings = make_settings(
         home, llm_mode="openai", openai_base_url=url, openai_api_key="sk-test", llm_timeout=10,
         llm_max_retries=0,
     )  # fmt: skip
     llm = make_llm(settings)
     assert llm is not None
-    return Verifier(None, judge=LLMJudge(llm), mode=mode)
+    return Verifier(embedder, judge=LLMJudge(llm), mode=mode)  # as PaperBot builds it
 
 
 @pytest.mark.parametrize(
@@ -101,31 +101,33 @@ def _judged(url: str, home: Path, mode: str) -> Verifier:
     ],
 )
 def test_llm_judge_over_the_openai_protocol(
-    tmp_path: Path, mode: str, reply: str, supported: bool, verdict: str
+    tmp_path: Path, embedder: LocalEmbedder, mode: str, reply: str, supported: bool, verdict: str
 ) -> None:
     with FaultServer(replies=[reply]) as server:
-        support = _judged(server.url, tmp_path, mode).check(FAITHFUL, SENTENCES)
+        support = _judged(server.url, tmp_path, mode, embedder).check(FAITHFUL, SENTENCES)
         (request,) = server.requests
     assert support.supported is supported and support.verdict == verdict
     prompt = json.dumps(request["messages"])
     assert FAITHFUL in prompt and SENTENCES[0] in prompt  # the judge saw the quoted evidence
 
 
-def test_both_mode_never_asks_the_judge_about_rejected_claims(tmp_path: Path) -> None:
+def test_both_mode_never_asks_the_judge_about_rejected_claims(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
     with FaultServer(replies=['{"verdict": "supported"}']) as server:
-        support = _judged(server.url, tmp_path, "both").check(
+        support = _judged(server.url, tmp_path, "both", embedder).check(
             "Aspirin doubled the risk of heart attacks.", SENTENCES
         )
         assert server.attempts == 0
     assert not support.supported and support.verdict is None
 
 
-def test_llm_mode_accepts_what_the_judge_supports(tmp_path: Path) -> None:
+def test_llm_mode_accepts_what_the_judge_supports(tmp_path: Path, embedder: LocalEmbedder) -> None:
     # the entailment model alone rejects this; the judge (a capable model) decides in llm mode
     claim = "Aspirin doubled the risk of heart attacks."
     assert not Verifier(None).check(claim, SENTENCES).supported
     with FaultServer(replies=['{"verdict": "supported"}']) as server:
-        assert _judged(server.url, tmp_path, "llm").check(claim, SENTENCES).supported
+        assert _judged(server.url, tmp_path, "llm", embedder).check(claim, SENTENCES).supported
 
 
 def test_verify_llm_needs_an_openai_endpoint(tmp_path: Path, embedder: LocalEmbedder) -> None:
