@@ -368,6 +368,19 @@ def calibrate(scores: Sequence[PairScore], target: float, min_share: float) -> t
     return float(pick[2]), float(pick[3])
 
 
+def contradiction_threshold(
+    scores: Sequence[PairScore], target: float = 0.7, minimum: int = 5
+) -> float:
+    """The lowest contradiction probability at which at least ``target`` of the out-of-fold
+    pairs are CONTRADICT (at least ``minimum`` of them): ``paperbot check`` reports a sentence
+    as contradicted from there on, as unsupported below. 1.01 (never) when none qualifies."""
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+        chosen = [s.label for s in scores if s.contradiction >= t]
+        if len(chosen) >= minimum and chosen.count("CONTRADICT") / len(chosen) >= target:
+            return t
+    return 1.01
+
+
 def curve(scores: Sequence[PairScore], veto: float) -> list[dict[str, float]]:
     """Precision and recall at a ladder of thresholds (the P/R curve of the card)."""
     return [
@@ -518,7 +531,9 @@ def run_training(
             for o in oof
         ],
     )
-    save(final, out_dir, _config(cfg, threshold, veto), report)
+    config = _config(cfg, threshold, veto)
+    config["contradiction_threshold"] = contradiction_threshold(oof)
+    save(final, out_dir, config, report)
     return report
 
 
