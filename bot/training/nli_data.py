@@ -374,16 +374,6 @@ def _restate(sentence: str) -> str | None:
     return stripped[0].upper() + stripped[1:]
 
 
-def _shortened(sentence: str) -> str | None:
-    """The sentence without its last clause (after the last comma or semicolon): a weaker
-    statement the sentence still supports; None when too little would remain."""
-    body = sentence.rstrip(" .")
-    cut = max(body.rfind(", "), body.rfind("; "))
-    if cut < 0 or len(body[:cut].split()) < 8:
-        return None
-    return body[:cut] + "."
-
-
 def synthetic_pairs(
     abstracts: Sequence[Sequence[str]], seed: int = 13, per_abstract: int = 1
 ) -> list[NLIPair]:
@@ -407,13 +397,6 @@ def synthetic_pairs(
             evidence = _join(sents, span)
             claim = _restate(sents[i]) or sents[i]
             out.append(NLIPair(claim, evidence, SUPPORT, "synthetic:restated"))
-            # near-copies that are supported, as many as the edited copies that are not: word
-            # overlap alone must not say "contradicts" (a first model learnt exactly that)
-            if claim != sents[i]:
-                out.append(NLIPair(sents[i], evidence, SUPPORT, "synthetic:verbatim"))
-            shorter = _shortened(claim)
-            if shorter:
-                out.append(NLIPair(shorter, evidence, SUPPORT, "synthetic:shortened"))
             out.extend(_edited(claim, evidence, "synthetic", rng))
             number = change_number(claim, rng)
             if number and not any(p.claim == number for p in out[-2:]):
