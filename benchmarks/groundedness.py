@@ -99,7 +99,7 @@ def run_verifier(args: argparse.Namespace, embedder: LocalEmbedder) -> dict[str,
     pairs = load_scifact(args.scifact)
     cached = CachedEmbedder(embedder, args.cache)
     rule = Verifier(cached, entailment=None)  # the previous verifier, its shipped threshold
-    model_only = Verifier(None)  # the entailment model alone (no embedder: no rule backstop)
+    model_only = Verifier(cached, rule_backstop=False)  # the entailment model alone
     entail = Verifier(cached)  # what ships: the model, backed up by the rule
     t0 = time.perf_counter()
     warm_embeddings(rule, pairs)

@@ -438,6 +438,7 @@ class Verifier:
         candidates: int = CANDIDATE_SENTENCES,
         judge: LLMJudge | None = None,
         mode: str = "model",
+        rule_backstop: bool = True,
     ) -> None:
         # an embedder, or a function that makes one when first needed (relevance and the
         # rule's features use it; the entailment check does not)
@@ -468,6 +469,7 @@ class Verifier:
         # threshold is supported too (a near-verbatim restatement, which the cross-encoder
         # tends to score as a contradiction); needs an embedder
         self.rule_threshold = self.model.support_threshold if self.model else RULE_THRESHOLD
+        self.rule_backstop = rule_backstop  # False: the entailment model alone (evaluation)
         if mode not in ("model", "llm", "both"):
             raise ValueError(f"verification mode must be model, llm or both, not {mode!r}")
         if mode != "model" and judge is None:
@@ -479,6 +481,8 @@ class Verifier:
         """What decides support: the entailment model (name and digest of its weights) or the
         similarity rule, plus the judge in llm/both mode (cache keys, reports)."""
         parts = ["similarity rule" if self.entailment is None else self.entailment.describe()]
+        if self.entailment is not None and self.rule_backstop and self._embedder is not None:
+            parts.append(f"similarity rule backstop ({self.rule_threshold:.4f})")
         if self.judge is not None:
             parts.append(f"judge {self.judge.name} ({self.mode})")
         return ", ".join(parts)
@@ -757,7 +761,7 @@ class Verifier:
         antonym cue against it) are supported, quoting the rule's sentence. In 5-fold
         cross-validation on SciFact train this "either" decision kept precision (0.93) and
         doubled recall over the model alone (see the model card). Needs an embedder."""
-        if not rejected or self._embedder is None:
+        if not rejected or self._embedder is None or not self.rule_backstop:
             return
         for i in rejected:
             claim, sentences = items[i]
