@@ -249,7 +249,13 @@ def _cv_lines(training: dict[str, Any] | None) -> list[str]:
     pooled = training["pooled"]
     lines = [
         f"From `bot/models/entailment/training.json` (the training run: "
-        f"{training['seconds'].get('total', 0) / 60:.0f} min on this machine). Each fold: stage 2 "
+        f"{training['seconds'].get('total', 0) / 60:.0f} min on this machine"
+        + (
+            ", stage 1 reused from an earlier run with the same settings and seed"
+            if training["seconds"].get("stage1", 0) < 60
+            else ""
+        )
+        + "). Each fold: stage 2 "
         "re-trained without the fold's claims, its held-out pairs verified by the real "
         "`Verifier` with the int8 ONNX export that ships, at a threshold tuned on the other "
         "folds' out-of-fold scores.",

@@ -163,8 +163,8 @@ def main() -> None:
         f"{describe('onnxruntime', 'chromadb', 'torch')}; embedding backend: {backend}; "
         f"store: the 54 demo papers (ingested in {ingest_s:.1f} s).",
         "",
-        "Load average (1 min) before -> after each row is shown: this machine is shared with a "
-        "training job, so rows measured under load are slower than on an idle machine.",
+        "Load average (1 min) before -> after each row is shown (rows measured under load are "
+        "slower than on an idle machine).",
         "",
         "| step | median s | min s | max s (p95 for the API) | target | load |",
         "|---|---|---|---|---|---|",
