@@ -71,18 +71,11 @@ def paper_from_record(paper_id: str, document: str, meta: dict[str, Any]) -> Pap
         url=meta.get("url") or None,
         categories=list(json.loads(meta.get("categories") or "[]")),
         source=meta.get("source") or None,
-        aliases=[str(a) for a in _as_list(meta.get("aliases"))],
+        aliases=[str(a) for a in meta.get("aliases") or []],
         sources=list(json.loads(meta.get("sources") or "[]")),
         added=meta.get("added") or None,
         inputs=list(json.loads(meta.get("inputs") or "[]")),
     )
-
-
-def _as_list(value: Any) -> list[Any]:
-    """An array metadata value (Chroma returns a list; a bare scalar is one item)."""
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _schema_ok(db: sqlite3.Connection) -> bool:
@@ -124,6 +117,19 @@ def _records(db: sqlite3.Connection, segment_id: str) -> dict[str, dict[str, Any
     for rid, key, text, integer, real in rows:
         value = text if text is not None else integer if integer is not None else real
         records.setdefault(str(rid), {})[str(key)] = value
+    # array values (a paper's aliases) are one row per item in a table of their own
+    if db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'embedding_metadata_array'"
+    ).fetchone():
+        rows = db.execute(
+            "SELECT e.embedding_id, a.key, a.string_value, a.int_value, a.float_value "
+            "FROM embeddings e JOIN embedding_metadata_array a ON a.id = e.id "
+            "WHERE e.segment_id = ?",
+            (segment_id,),
+        )
+        for rid, key, text, integer, real in rows:
+            value = text if text is not None else integer if integer is not None else real
+            records.setdefault(str(rid), {}).setdefault(str(key), []).append(value)
     # records with no metadata at all still count
     ids = db.execute("SELECT embedding_id FROM embeddings WHERE segment_id = ?", (segment_id,))
     for (rid,) in ids:

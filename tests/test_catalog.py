@@ -8,6 +8,9 @@ from pathlib import Path
 
 from bot.api import PaperBot
 from bot.catalog import read_catalog
+from bot.embeddings import LocalEmbedder
+from bot.ingest import prepare_writes
+from bot.types import Paper
 from tests.conftest import cli_env, make_settings
 
 
@@ -19,6 +22,23 @@ def test_catalog_lists_exactly_what_the_store_lists(seed_bot: PaperBot) -> None:
     assert catalog.n_chunks == seed_bot.store.count_chunks()
     assert catalog.metadata["embedding_model"] == seed_bot.embedder.name
     assert catalog.metadata["embedding_dim"] == seed_bot.embedder.dimension
+
+
+def test_catalog_reads_the_library_fields_arrays_included(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    bot = PaperBot(make_settings(tmp_path / "home"), embedder=embedder, llm=None)
+    paper = Paper(
+        id="2106.09685", title="One paper, several sources", abstract="It says one thing.",
+        aliases=["t-0123456789abcdef", "doi:10.48550/arXiv.2106.09685"],
+        sources=["listing.md"], added="2026-12-01T00:00:00", inputs=["abc"],
+    )  # fmt: skip
+    bot.store.write(prepare_writes([paper], embedder, bot.settings))
+    catalog = read_catalog(bot.settings)
+    assert catalog is not None
+    (listed,) = catalog.papers
+    assert listed == bot.store.get_papers([paper.id])[0]
+    assert listed.aliases == paper.aliases and listed.added == paper.added
 
 
 def test_catalog_is_none_where_it_cannot_be_trusted(tmp_path: Path, seed_home: Path) -> None:
