@@ -210,9 +210,7 @@ def _combined_cv(v: dict[str, Any]) -> list[str]:
         return []
     rows = []
     for claim_id, doc_id, label, support, contradiction, fold in training["out_of_fold"]:
-        rule_score = v["rule_best"].get((int(claim_id), str(doc_id)))
-        if rule_score is None:
-            rule_score = v["rule_best"].get((claim_id, doc_id), 0.0)
+        rule_score = v["rule_best"].get((int(claim_id), str(doc_id)), 0.0)
         by_model = support >= v["threshold"] and contradiction < v["veto"]
         rows.append((label, fold, by_model, rule_score >= v["rule_threshold"]))
 

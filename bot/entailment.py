@@ -141,8 +141,6 @@ class EntailmentModel:
         self.name = str(config.get("name", "paperbot-entailment"))
         self._base_dir = Path(base_dir) if base_dir else None
         self._runner: Runner = runner or OnnxRunner(self.path / MODEL_FILE)
-        # the shipped ONNX graph is int8 (see predict); a torch runner (training) batches
-        self._runner_is_quantised = isinstance(self._runner, OnnxRunner)
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
@@ -186,8 +184,8 @@ class EntailmentModel:
         # quantisation scales over the whole input tensor, padding included), so in a batch a
         # pair's probabilities would depend on its neighbours (by up to 0.04). Unpadded single
         # pairs cost about the same on this CPU as padded batches, and every verdict is then a
-        # function of its own (claim, evidence) only.
-        step = 1 if self._runner_is_quantised else self.batch_size
+        # function of its own (claim, evidence) only. A torch runner (training) batches.
+        step = 1 if isinstance(self._runner, OnnxRunner) else self.batch_size
         order = sorted(range(len(pairs)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), step):
             idx = order[start : start + step]

@@ -9,6 +9,8 @@ turns those marks into failures to remove, and the gap stays visible (see the mo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -147,8 +149,13 @@ CASES = [
 ]  # fmt: skip
 
 
-def _case_id(case: object) -> str:
-    return str(case.values[0] if hasattr(case, "values") else case[0])  # type: ignore[index]
+def _values(case: Any) -> tuple[Any, ...]:
+    """A case's fields, whether it is a plain tuple or a ``pytest.param`` (with marks)."""
+    return tuple(case.values if hasattr(case, "values") else case)
+
+
+def _case_id(case: Any) -> str:
+    return str(_values(case)[0])
 
 
 @pytest.mark.parametrize(
@@ -173,8 +180,7 @@ def test_two_sentence_evidence_is_accepted_and_quoted_as_a_range(verifier: Verif
 
 
 def test_batched_check_matches_one_at_a_time(verifier: Verifier) -> None:
-    cases = [c.values if hasattr(c, "values") else c for c in CASES]
-    items = [(claim, _sentences(paper)) for _, claim, paper, _ in cases]
+    items = [(claim, _sentences(paper)) for _, claim, paper, _ in map(_values, CASES)]
     batched = verifier.check_many(items)
     single = [verifier.check(claim, sentences) for claim, sentences in items]
     assert [s.supported for s in batched] == [s.supported for s in single]

@@ -157,6 +157,28 @@ def _edited(
     ]
 
 
+def _finding(
+    claim: str,
+    evidence: str,
+    other: Sequence[str],
+    sim: Similarity,
+    source: str,
+    rng: random.Random,
+) -> list[NLIPair]:
+    """A claim its evidence supports: that pair, an edited copy it contradicts, and the claim
+    against the closest window of another paper (neutral)."""
+    return [
+        NLIPair(claim, evidence, SUPPORT, source),
+        *_edited(claim, evidence, source, rng),
+        _other_paper(claim, other, sim, source),
+    ]
+
+
+def _other_paper(claim: str, other: Sequence[str], sim: Similarity, source: str) -> NLIPair:
+    span, _ = sim.best_window(claim, other)
+    return NLIPair(claim, _join(other, span), NEUTRAL, f"{source}:other-paper")
+
+
 # --- SciFact train ----------------------------------------------------------------------
 
 
@@ -233,11 +255,7 @@ def scitldr_pairs(path: Path, seed: int = 13) -> list[NLIPair]:
         for tldr in r["target"][:2]:
             tldr = " ".join(str(tldr).split())
             span, _ = sim.best_window(tldr, sents)
-            evidence = _join(sents, span)
-            out.append(NLIPair(tldr, evidence, SUPPORT, "scitldr"))
-            out.extend(_edited(tldr, evidence, "scitldr", rng))
-            o_span, _ = sim.best_window(tldr, docs[other])
-            out.append(NLIPair(tldr, _join(docs[other], o_span), NEUTRAL, "scitldr:other-paper"))
+            out.extend(_finding(tldr, _join(sents, span), docs[other], sim, "scitldr", rng))
     return out
 
 
@@ -263,11 +281,7 @@ def pubmedqa_pairs(path: Path, seed: int = 13, min_similarity: float = 0.25) -> 
             span, score = sim.best_window(claim, sents)
             if score < min_similarity:
                 continue
-            evidence = _join(sents, span)
-            out.append(NLIPair(claim, evidence, SUPPORT, "pubmedqa"))
-            out.extend(_edited(claim, evidence, "pubmedqa", rng))
-            o_span, _ = sim.best_window(claim, docs[other])
-            out.append(NLIPair(claim, _join(docs[other], o_span), NEUTRAL, "pubmedqa:other-paper"))
+            out.extend(_finding(claim, _join(sents, span), docs[other], sim, "pubmedqa", rng))
     return out
 
 
@@ -401,8 +415,7 @@ def synthetic_pairs(
             number = change_number(claim, rng)
             if number and not any(p.claim == number for p in out[-2:]):
                 out.append(NLIPair(number, evidence, CONTRADICT, "synthetic:number"))
-            o_span, _ = sim.best_window(claim, docs[other])
-            out.append(NLIPair(claim, _join(docs[other], o_span), NEUTRAL, "synthetic:other-paper"))
+            out.append(_other_paper(claim, docs[other], sim, "synthetic"))
     for text in NO_CLAIM:
         for sents in rng.sample(docs, min(20, len(docs))):
             span = rng.choice(windows(len(sents)))
