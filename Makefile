@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	fi
 	$(BIN)/pip install --quiet $(FIND_LINKS) --find-links $(WHEEL_CACHE) -e '.[dev]'
 	@# the MiniLM encoder as ONNX (~/.cache/paperbot/onnx): queries load it in <1 s, not torch
-	$(BIN)/python -m bot.onnx_export
+	$(BIN)/python -m bot.index.onnx_export
 	touch $@
 
 demo: install
@@ -56,7 +56,7 @@ test: install browser
 	$(BIN)/python -m pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# Retrain the entailment verifier from ../shared (CPU, fixed seeds; writes bot/models/entailment)
+# Retrain the entailment verifier from ../shared (CPU, fixed seeds; writes bot/ground/models/entailment)
 train-verifier: install
 	$(BIN)/paperbot train verifier --shared ../shared
 

@@ -8,7 +8,7 @@ Writes ``benchmarks/results/crash_safety.md``.
 A clean ingest of ``--papers`` SciFact abstracts (``../shared/eval/scifact/corpus.jsonl``) is the
 reference. Each kill starts a fresh home, runs ``paperbot ingest`` and SIGKILLs it: half of the
 kills at a random time over the clean run's duration, half aimed inside a Chroma write (the
-write journal of ``bot/journal.py`` exists exactly while a batch is written; the kill lands a
+write journal of ``bot/index/journal.py`` exists exactly while a batch is written; the kill lands a
 random 0-300 ms after it appears - big batches make those writes long). Then the ingest is
 re-run to completion and the store is compared with the reference: paper ids and content
 hashes, chunk ids, duplicates, orphans, ``paperbot doctor`` (in a subprocess) and a query.
@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from bot.journal import journal_notes  # noqa: E402
+from bot.index.journal import journal_notes  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
-PAPERBOT = [sys.executable, "-m", "bot.cli"]
+PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 
 # Read a store in a fresh process (so no in-process Chroma cache hides anything).
 _INSPECT = """

@@ -7,7 +7,7 @@ Both selections run in the same process on the same retrieved sources and the sa
   :func:`previous_selection`): 0.85 x the verifier's question relevance (0.7 MiniLM cosine +
   0.3 word overlap) + 0.15 x the paper's retrieval score, up to 3 sentences within 0.12 of
   the best, at most 2 per paper;
-- **new**: :func:`bot.answer.extractive_answer` (the trained question-sentence scorer,
+- **new**: :func:`bot.generate.answer.extractive_answer` (the trained question-sentence scorer,
   relevance floor per paper, antecedents for sentences that lean back, grouped by paper).
 
 Measures (defined here, on the answer's quoted sentences):
@@ -49,7 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe, publish  # noqa: E402
 from benchmarks.train_sentence_scorer import load_pubmedqa  # noqa: E402
-from bot.answer import (  # noqa: E402
+from bot.api import PaperBot  # noqa: E402
+from bot.evaluation.verifier import CachedEmbedder  # noqa: E402
+from bot.generate.answer import (  # noqa: E402
     CitationNumberer,
     Source,
     _Draft,
@@ -57,14 +59,12 @@ from bot.answer import (  # noqa: E402
     build_sources,
     extractive_answer,
 )
-from bot.api import PaperBot  # noqa: E402
-from bot.embeddings import LocalEmbedder  # noqa: E402
-from bot.evaluation.verifier import CachedEmbedder  # noqa: E402
-from bot.sentence_scorer import refers_back  # noqa: E402
-from bot.sentences import split_sentences  # noqa: E402
+from bot.ground.sentence_scorer import refers_back  # noqa: E402
+from bot.ground.verify import Verifier  # noqa: E402
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.text.sentences import split_sentences  # noqa: E402
 from bot.types import Paper, Sentence  # noqa: E402
-from bot.verify import Verifier  # noqa: E402
 
 
 def previous_selection(question, sources, verifier, threshold, max_sentences=3):  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ Writes ``benchmarks/results/groundedness.md``.
         [--modes extractive,local] [--serve-local] [--home DIR] [--cache FILE] [--out FILE]
 
 - Verifier on SciFact train: the shipped entailment model's 5-fold cross-validation is read
-  from ``bot/models/entailment/training.json`` (written by ``paperbot train verifier``: stage 2
+  from ``bot/ground/models/entailment/training.json`` (written by ``paperbot train verifier``:
+  stage 2
   re-trained per fold, thresholds tuned on the other folds). In this run, side by side on all
   pairs: the previous verifier (similarity rule with contradiction cues, its shipped
   threshold; it has no other trained parameter) and the entailment model in-sample (it was
@@ -43,8 +44,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import describe  # noqa: E402
 from benchmarks.servers import llama_openai_server  # noqa: E402
 from bot.api import PaperBot  # noqa: E402
-from bot.embeddings import LocalEmbedder  # noqa: E402
-from bot.entailment import DEFAULT_ENTAILMENT_DIR  # noqa: E402
 from bot.evaluation.answers import (  # noqa: E402
     EvalQuestion,
     abstention_sweep,
@@ -59,8 +58,10 @@ from bot.evaluation.verifier import (  # noqa: E402
     load_scifact,
     warm_embeddings,
 )
+from bot.ground.entailment import DEFAULT_ENTAILMENT_DIR  # noqa: E402
+from bot.ground.verify import Verifier  # noqa: E402
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.verify import Verifier  # noqa: E402
 
 TARGET_SUPPORT_P = 0.90
 TARGET_SUPPORT_R = 0.60
@@ -246,7 +247,7 @@ def _cv_lines(training: dict[str, Any] | None) -> list[str]:
         return ["(no cross-validation recorded: train with `paperbot train verifier`)", ""]
     pooled = training["pooled"]
     lines = [
-        f"From `bot/models/entailment/training.json` (the training run: "
+        f"From `bot/ground/models/entailment/training.json` (the training run: "
         f"{training['seconds'].get('total', 0) / 60:.0f} min on this machine"
         + (
             ", stage 1 reused from an earlier run with the same settings and seed"
@@ -433,7 +434,7 @@ def main() -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     with contextlib.ExitStack() as stack:
         if args.serve_local:
-            from bot.llms import default_gguf
+            from bot.llm.providers import default_gguf
 
             gguf = default_gguf()
             if gguf is None:

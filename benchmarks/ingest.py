@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
 from bot.api import PaperBot  # noqa: E402
-from bot.chunking import chunk_paper  # noqa: E402
-from bot.embeddings import LocalEmbedder  # noqa: E402
-from bot.readers import read_file  # noqa: E402
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
+from bot.ingest.readers import read_file  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.text.chunking import chunk_paper  # noqa: E402
 
 TARGET_RATIO = 0.90
 TARGET_REINGEST_S = 10.0

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from bot import sanitize  # noqa: E402
-from bot.sentences import split_sentences  # noqa: E402
+from bot.text import sanitize  # noqa: E402
+from bot.text.sentences import split_sentences  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "injection" / "hostile.jsonl"
 SEED = ROOT / "data" / "papers" / "trending_papers_jun6.txt"
@@ -81,8 +81,8 @@ def model_leaks(local: bool) -> list[tuple[str, int, int, int]]:
     import tempfile
 
     from bot.api import PaperBot
-    from bot.embeddings import LocalEmbedder
-    from bot.llms import make_llm
+    from bot.index.embeddings import LocalEmbedder
+    from bot.llm.providers import make_llm
     from tests.conftest import make_settings
     from tests.faultserver import FaultServer
     from tests.test_injection_corpus import RECORDS, _obedient, leaks
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--scifact", type=Path, default=ROOT.parent / "shared/eval/scifact/corpus.jsonl"
     )
-    parser.add_argument("--before", type=Path, default=None, help="another bot/sanitize.py")
+    parser.add_argument("--before", type=Path, default=None, help="another bot/text/sanitize.py")
     parser.add_argument("--models", action="store_true", help="count canaries per mode")
     parser.add_argument("--local", action="store_true", help="with --models: the local model too")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/injection.md")

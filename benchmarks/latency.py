@@ -111,7 +111,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="paperbot-latency-"))
     env = environment(home)
     ingest_s = timed([PAPERBOT, "ingest", str(ROOT / "data" / "papers")], env)
-    from bot.embeddings import LocalEmbedder
+    from bot.index.embeddings import LocalEmbedder
 
     backend = LocalEmbedder().backend
     questions = [

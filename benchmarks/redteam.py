@@ -133,7 +133,7 @@ def seeded_home(base: Path) -> Path:
 
 _VECTORS = """
 import json, sys
-from bot.store import PaperStore
+from bot.index.store import PaperStore
 from bot.settings import load_settings
 s = load_settings()
 st = PaperStore(s, "all-MiniLM-L6-v2", 384)
@@ -239,8 +239,8 @@ def f3_injection(base: Path) -> dict[str, Any]:
 import json
 from pathlib import Path
 from bot.api import PaperBot
-from bot.sanitize import is_injection
-from bot.sentences import split_sentences
+from bot.text.sanitize import is_injection
+from bot.text.sentences import split_sentences
 from bot.settings import load_settings
 recs = [json.loads(l) for l in Path({str(corpus)!r}).read_text().splitlines()]
 missed = [r["id"] for r in recs if r["canary"] and any(

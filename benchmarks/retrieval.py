@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from bot.embeddings import LocalEmbedder  # noqa: E402
 from bot.evaluation.retrieval import (  # noqa: E402
     RetrievalReport,
     evaluate_retrieval,
     ingest_beir,
     load_beir,
 )
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 TARGET_NDCG = 0.72

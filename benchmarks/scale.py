@@ -2,7 +2,7 @@
 
 Starts a real ``chroma run`` server on 127.0.0.1 (a free port, data in a temp folder, or
 ``--host/--port`` for one you run), then loads synthetic papers through paperbot's own
-:class:`bot.store.PaperStore` write path (4 chunks per paper; 384-d vectors drawn around 2,000
+:class:`bot.index.store.PaperStore` write path (4 chunks per paper; 384-d vectors drawn around 2,000
 random topic centres and normalised, like MiniLM's), and after each stage times queries:
 
 * ``PaperStore.query_chunks`` (what the retriever calls: includes its count check) with
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
 from benchmarks.servers import chroma_server  # noqa: E402
+from bot.index.store import PaperStore, PaperWrite  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.store import PaperStore, PaperWrite  # noqa: E402
 from bot.types import Chunk, Paper  # noqa: E402
 
 DIM = 384

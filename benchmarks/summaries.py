@@ -34,13 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.embeddings import LocalEmbedder  # noqa: E402
-from bot.llms import make_llm  # noqa: E402
-from bot.readers import read_file  # noqa: E402
+from bot.generate.summarize import summarize_paper  # noqa: E402
+from bot.ground.verify import Verifier  # noqa: E402
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
+from bot.ingest.readers import read_file  # noqa: E402
+from bot.llm.providers import make_llm  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.summarize import summarize_paper  # noqa: E402
 from bot.types import LaySummary  # noqa: E402
-from bot.verify import Verifier  # noqa: E402
 
 SEED = ROOT / "data" / "papers" / "trending_papers_jun6.txt"
 

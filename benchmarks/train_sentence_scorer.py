@@ -1,4 +1,5 @@
-"""Train the question-sentence scorer of the extractive answers (``bot/sentence_scorer.json``).
+"""Train the question-sentence scorer of the extractive answers
+(``bot/ground/sentence_scorer.json``).
 
 Training data (read from ../shared, never shipped):
 
@@ -9,7 +10,7 @@ Training data (read from ../shared, never shipped):
   conclusion's sentences are positives.
 
 The other PubMedQA items, and data/questions.jsonl, are held out for
-``benchmarks/extractive_quality.py``. Logistic regression over :data:`bot.sentence_scorer.
+``benchmarks/extractive_quality.py``. Logistic regression over :data:`bot.ground.sentence_scorer.
 FEATURES` (the verifier's Newton solver). Prints the held-out top-1 accuracy next to the
 MiniLM relevance it replaces.
 
@@ -32,17 +33,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.embeddings import LocalEmbedder  # noqa: E402
 from bot.evaluation.verifier import CachedEmbedder, load_scifact  # noqa: E402
 from bot.evaluation.verifier import _fit_logistic as fit_logistic  # noqa: E402
-from bot.sentence_scorer import (  # noqa: E402
+from bot.ground.sentence_scorer import (  # noqa: E402
     DEFAULT_SCORER_PATH,
     FEATURES,
     Candidate,
     SentenceScorer,
     features,
 )
-from bot.sentences import split_sentences  # noqa: E402
+from bot.index.embeddings import LocalEmbedder  # noqa: E402
+from bot.text.sentences import split_sentences  # noqa: E402
 
 
 @dataclass

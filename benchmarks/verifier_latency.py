@@ -1,5 +1,5 @@
 """What verifying an answer costs: a 6-sentence answer citing 5 sources (SciFact abstracts),
-through :func:`bot.answer.verify_generated`, with the entailment verifier (the default) and
+through :func:`bot.generate.answer.verify_generated`, with the entailment verifier (the default) and
 with the previous similarity rule, next to the raw throughput of the entailment model and of
 MiniLM in the same run.
 
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from bot.answer import Source, verify_generated  # noqa: E402
-from bot.sentences import split_sentences  # noqa: E402
+from bot.generate.answer import Source, verify_generated  # noqa: E402
+from bot.text.sentences import split_sentences  # noqa: E402
 from bot.types import Paper  # noqa: E402
 
 
@@ -82,13 +82,13 @@ def cold_run(kind: str, corpus: str) -> float:
         "from pathlib import Path\n"
         f"group, text = answer_sets(Path({corpus!r}), 1)[0]\n"
         "t = time.perf_counter()\n"
-        "from bot.answer import verify_generated\n"
-        "from bot.verify import Verifier\n"
+        "from bot.generate.answer import verify_generated\n"
+        "from bot.ground.verify import Verifier\n"
         f"if {kind!r} == 'rule':\n"
-        "    from bot.embeddings import LocalEmbedder\n"
+        "    from bot.index.embeddings import LocalEmbedder\n"
         "    v = Verifier(LocalEmbedder(), entailment=None)\n"
         f"elif {kind!r} == 'shipped':\n"
-        "    from bot.embeddings import LocalEmbedder\n"
+        "    from bot.index.embeddings import LocalEmbedder\n"
         "    v = Verifier(LocalEmbedder())\n"
         "else:\n"
         "    v = Verifier(None)\n"
@@ -111,8 +111,8 @@ def main() -> None:
         "--out", default=str(ROOT / "benchmarks" / "results" / "verifier_latency.md")
     )
     args = parser.parse_args()
-    from bot.embeddings import LocalEmbedder
-    from bot.verify import Verifier
+    from bot.ground.verify import Verifier
+    from bot.index.embeddings import LocalEmbedder
 
     sets = answer_sets(Path(args.corpus), args.trials)
     embedder = LocalEmbedder()

@@ -1,5 +1,5 @@
 """``python -m bot``: the ``paperbot`` command."""
 
-from bot.cli import main
+from bot.cli.main import main
 
 main()

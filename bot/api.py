@@ -21,21 +21,21 @@ from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
 
 if TYPE_CHECKING:
-    from bot.cache import GenerationCache
-    from bot.chat import ChatResult
-    from bot.check import CheckReport
-    from bot.doctor import DoctorReport
-    from bot.embeddings import Embedder
-    from bot.fetch import FetchReport
-    from bot.ingest import Progress
-    from bot.library import RemoveReport
-    from bot.llms import ChatLLM
-    from bot.portability import ExportSummary, ImportReport
-    from bot.retrieve import Retriever
-    from bot.sessions import SessionStore
-    from bot.store import PaperStore
+    from bot.generate.chat import ChatResult
+    from bot.ground.check import CheckReport
+    from bot.ground.verify import Verifier
+    from bot.index.doctor import DoctorReport
+    from bot.index.embeddings import Embedder
+    from bot.index.portability import ExportSummary, ImportReport
+    from bot.index.store import PaperStore
+    from bot.ingest.fetch import FetchReport
+    from bot.ingest.library import RemoveReport
+    from bot.ingest.pipeline import Progress
+    from bot.llm.providers import ChatLLM
+    from bot.retrieve.search import Retriever
+    from bot.storage.cache import GenerationCache
+    from bot.storage.sessions import SessionStore
     from bot.types import Digest, LaySummary
-    from bot.verify import Verifier
 
 __all__ = ["PaperBot"]
 
@@ -64,7 +64,7 @@ class PaperBot:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from bot.embeddings import make_embedder
+            from bot.index.embeddings import make_embedder
 
             self._embedder = make_embedder(self.settings)
         return self._embedder
@@ -72,7 +72,7 @@ class PaperBot:
     @property
     def store(self) -> PaperStore:
         if self._store is None:
-            from bot.store import PaperStore
+            from bot.index.store import PaperStore
 
             self._store = PaperStore(self.settings, self.embedder.name, self.embedder.dimension)
         return self._store
@@ -81,7 +81,7 @@ class PaperBot:
     def llm(self) -> ChatLLM | None:
         """The generation model, or ``None`` in extractive mode."""
         if self._llm is _UNSET:
-            from bot.llms import make_llm
+            from bot.llm.providers import make_llm
 
             self._llm = make_llm(self.settings)
         return self._llm
@@ -92,11 +92,11 @@ class PaperBot:
         a judge when ``PAPERBOT_VERIFY`` is ``llm`` or ``both``. The embedder it uses for
         relevance is loaded only when first needed."""
         if self._verifier is None:
-            from bot.verify import Verifier
+            from bot.ground.verify import Verifier
 
             judge = None
             if self.settings.verify != "model":
-                from bot.judge import LLMJudge
+                from bot.ground.judge import LLMJudge
 
                 judge = LLMJudge(self._judge_llm())
             self._verifier = Verifier(
@@ -116,7 +116,7 @@ class PaperBot:
                 f"PAPERBOT_VERIFY={self.settings.verify} needs an OpenAI-compatible model: set "
                 "OPENAI_BASE_URL (and OPENAI_API_KEY, OPENAI_MODEL)"
             )
-        from bot.llms import make_llm
+        from bot.llm.providers import make_llm
 
         judge = make_llm(self.settings.model_copy(update={"llm_mode": "openai"}))
         assert judge is not None
@@ -125,7 +125,7 @@ class PaperBot:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            from bot.retrieve import Retriever
+            from bot.retrieve.search import Retriever
 
             self._retriever = Retriever(self.store, self.embedder, max_k=self.settings.max_k)
         return self._retriever
@@ -144,8 +144,8 @@ class PaperBot:
 
         Holds the store's writer lock throughout (embedded store: a second writer process
         fails fast with a StoreError naming this one; readers are not blocked)."""
-        from bot.ingest import ingest_paths
-        from bot.store import store_writing
+        from bot.index.store import store_writing
+        from bot.ingest.pipeline import ingest_paths
 
         with store_writing(self.settings):  # before loading models: a second writer fails fast
             return ingest_paths(
@@ -154,8 +154,8 @@ class PaperBot:
 
     def add_papers(self, papers: Iterable[Paper], progress: Progress | None = None) -> IngestReport:
         """Upsert already-built :class:`Paper` objects (holding the writer lock, as ingest)."""
-        from bot.ingest import ingest_papers
-        from bot.store import store_writing
+        from bot.index.store import store_writing
+        from bot.ingest.pipeline import ingest_papers
 
         with store_writing(self.settings):
             return ingest_papers(list(papers), self.store, self.embedder, self.settings, progress)
@@ -176,10 +176,10 @@ class PaperBot:
         """Best papers for ``query``, one hit per paper, best first (no LLM).
 
         ``since``/``until``: inclusive dates (YYYY, YYYY-MM or YYYY-MM-DD); ``categories`` /
-        ``authors``: any of them (see :mod:`bot.filters`); ``mode``: hybrid | dense | bm25
+        ``authors``: any of them (see :mod:`bot.index.filters`); ``mode``: hybrid | dense | bm25
         (default ``PAPERBOT_RETRIEVAL_MODE``); ``diverse``: MMR re-ranking; ``where``: a raw
         Chroma filter on chunk metadata."""
-        from bot.filters import SearchFilter
+        from bot.index.filters import SearchFilter
 
         filters = SearchFilter.build(since, until, categories, authors)
         return self.retriever.search(
@@ -210,14 +210,14 @@ class PaperBot:
         ``query`` overrides the retrieval text (e.g. a follow-up rewritten as a standalone
         question); ``since``/``until``/``categories``/``authors`` restrict the sources as in
         :meth:`search`; ``paper_ids`` answers from these papers only (a chat follow-up)."""
-        from bot.answer import answer_question
-        from bot.filters import SearchFilter
+        from bot.generate.answer import answer_question
+        from bot.index.filters import SearchFilter
 
         filters = SearchFilter.build(since, until, categories, authors)
         retriever: Any = self.retriever
         ids = list(dict.fromkeys(paper_ids or []))
         if filters is not None or ids:
-            from bot.retrieve import ScopedRetriever
+            from bot.retrieve.search import ScopedRetriever
 
             where = {"paper_id": {"$in": ids}} if ids else None
             retriever = ScopedRetriever(self.retriever, filters=filters, where=where)
@@ -243,7 +243,7 @@ class PaperBot:
     ) -> list[str]:
         """What a date filter leaves out that a user may not expect: papers without a
         publication date never pass ``since``/``until`` (a note saying how many), else []."""
-        from bot.filters import SearchFilter
+        from bot.index.filters import SearchFilter
 
         filters = SearchFilter.build(since, until, categories, authors)
         if filters is None or not (filters.since or filters.until):
@@ -260,7 +260,7 @@ class PaperBot:
     def sessions(self) -> SessionStore:
         """Chat sessions (SQLite under the data directory)."""
         if getattr(self, "_sessions", None) is None:
-            from bot.sessions import SessionStore
+            from bot.storage.sessions import SessionStore
 
             self._sessions = SessionStore(self.settings.home / "sessions.sqlite3")
         return self._sessions
@@ -276,17 +276,18 @@ class PaperBot:
     ) -> ChatResult:
         """Answer ``question`` as the next turn of a chat session (new when ``session_id`` is
         None): a follow-up is rewritten into a standalone question for retrieval, and the turn
-        is stored. See :mod:`bot.chat`."""
-        from bot.chat import chat_turn
+        is stored. See :mod:`bot.generate.chat`."""
+        from bot.generate.chat import chat_turn
 
         return chat_turn(self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite)
 
     # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
     @property
     def generation_cache(self) -> GenerationCache:
-        """Cache of generated summaries/blurbs (``$PAPERBOT_HOME/cache``), see :mod:`bot.cache`."""
+        """Cache of generated summaries/blurbs (``$PAPERBOT_HOME/cache``), see
+        :mod:`bot.storage.cache`."""
         if getattr(self, "_generation_cache", None) is None:
-            from bot.cache import GenerationCache
+            from bot.storage.cache import GenerationCache
 
             self._generation_cache = GenerationCache.for_home(
                 self.settings.home, enabled=self.settings.cache_enabled
@@ -296,10 +297,11 @@ class PaperBot:
     def find_paper(self, ref: str) -> Paper:
         """The stored paper ``ref`` names: a paper id, an arXiv id or URL, or a title (fuzzy).
 
-        Raises ``InputError`` when nothing matches, and ``bot.lookup.AmbiguousPaperError``
+        Raises ``InputError`` when nothing matches, and
+        ``bot.retrieve.lookup.AmbiguousPaperError``
         (an ``InputError`` with ``.candidates``, a list of papers) when several titles match
         about equally well."""
-        from bot.lookup import find_paper
+        from bot.retrieve.lookup import find_paper
 
         return find_paper(self.store, ref)
 
@@ -320,7 +322,7 @@ class PaperBot:
         ``grade`` the target grade (default: the audience's); ``words`` the word budget.
         Results are cached by paper content, prompts, model and options (``use_cache=False``
         regenerates). ``result.to_dict()`` is the JSON shape of ``paperbot summarize --json``."""
-        from bot.summarize import summarize_paper
+        from bot.generate.summarize import summarize_paper
 
         target = paper if isinstance(paper, Paper) else self.find_paper(paper)
         return summarize_paper(
@@ -355,7 +357,7 @@ class PaperBot:
         blurb; ``group=True`` clusters papers into themed sections. ``progress(stage, done,
         total)`` is called per blurb. Render it with ``bot.render.render_digest(digest, fmt)``
         (fmt ``md``, ``html`` or ``json``)."""
-        from bot.newsletter import build_digest, select_papers
+        from bot.generate.newsletter import build_digest, select_papers
 
         papers, notes = select_papers(
             self,
@@ -381,13 +383,13 @@ class PaperBot:
         )
 
     def check(self, text: str, paper: str | Paper | None = None) -> CheckReport:
-        """Check a text's sentences against the papers they cite (see :mod:`bot.check`):
+        """Check a text's sentences against the papers they cite (see :mod:`bot.ground.check`):
         ``[paper-id]`` markers, else ``paper`` (a :class:`Paper` or anything
         :meth:`find_paper` accepts) for the whole text, else the best-matching papers of the
         library. Each result has ``status`` (supported / contradicted / unsupported), the
         paper, the exact quoted evidence with its offsets, and the score."""
-        from bot.check import check_text
-        from bot.lookup import find_by_id
+        from bot.ground.check import check_text
+        from bot.retrieve.lookup import find_by_id
 
         target = None
         if paper is not None:
@@ -407,7 +409,7 @@ class PaperBot:
 
     def papers(self) -> list[Paper]:
         if self._store is None:  # listing needs no chromadb when the store file is readable
-            from bot.catalog import read_catalog
+            from bot.index.catalog import read_catalog
 
             catalog = read_catalog(self.settings)
             if catalog is not None:
@@ -418,7 +420,7 @@ class PaperBot:
         """The paper stored under ``paper_id``, or whose aliases include it."""
         found = self.store.get_papers([paper_id])
         if not found:
-            from bot.library import resolve_ids
+            from bot.ingest.library import resolve_ids
 
             record_id = resolve_ids(self.store, [paper_id]).get(paper_id)
             found = self.store.get_papers([record_id]) if record_id else []
@@ -432,9 +434,9 @@ class PaperBot:
     ) -> RemoveReport:
         """Remove papers by id or alias, and/or every paper that came only from the file (or
         folder) ``source``: their chunks, BM25 entries, records and cached generations.
-        Crash-safe like ingest (see :mod:`bot.library`); holds the writer lock."""
-        from bot.library import papers_from_source, remove_papers
-        from bot.store import store_writing
+        Crash-safe like ingest (see :mod:`bot.ingest.library`); holds the writer lock."""
+        from bot.index.store import store_writing
+        from bot.ingest.library import papers_from_source, remove_papers
 
         ids = [i for i in paper_ids if i.strip()]
         with store_writing(self.settings):
@@ -459,10 +461,10 @@ class PaperBot:
     ) -> FetchReport:
         """Query the arXiv API (``PAPERBOT_ARXIV_API_URL``), save the raw responses under
         ``$PAPERBOT_HOME/sources/arxiv/`` and ingest the entries; ``report.to_dict()`` is the
-        shape of ``ingest --json``. See :mod:`bot.fetch`."""
-        from bot.fetch import FetchReport, fetch_arxiv
-        from bot.ingest import ingest_papers
-        from bot.store import store_writing
+        shape of ``ingest --json``. See :mod:`bot.ingest.fetch`."""
+        from bot.index.store import store_writing
+        from bot.ingest.fetch import FetchReport, fetch_arxiv
+        from bot.ingest.pipeline import ingest_papers
 
         fetched = fetch_arxiv(
             query, self.settings, categories=categories, since=since, max_results=max_results
@@ -481,12 +483,12 @@ class PaperBot:
 
     def stats(self) -> dict[str, Any]:
         """Counts, embedding model, store location, generation mode. Reads the embedded
-        store's file directly when it can (:mod:`bot.catalog`): no model, no chromadb."""
-        from bot.llms import resolve_mode
+        store's file directly when it can (:mod:`bot.index.catalog`): no model, no chromadb."""
+        from bot.llm.providers import resolve_mode
 
         catalog = None
         if self._store is None and self._embedder is None:
-            from bot.catalog import read_catalog
+            from bot.index.catalog import read_catalog
 
             catalog = read_catalog(self.settings)
         if catalog is not None and catalog.metadata.get("embedding_model"):
@@ -515,28 +517,28 @@ class PaperBot:
     # --- maintenance: export/import and consistency (bot.portability, bot.doctor) -----------
     def export_papers(self, out: str | Path | Any) -> ExportSummary:
         """Write every paper with its chunk metadata (no vectors) as JSON Lines to ``out`` (a
-        path, written atomically, or an open text file). See :mod:`bot.portability`."""
-        from bot.portability import export_store
+        path, written atomically, or an open text file). See :mod:`bot.index.portability`."""
+        from bot.index.portability import export_store
 
         return export_store(self.store, self.settings, out)
 
     def import_papers(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
         """Import a file written by :meth:`export_papers` (re-chunked with its recorded
         chunking, re-embedded); bad lines become failures naming the line."""
-        from bot.portability import import_file
-        from bot.store import store_writing
+        from bot.index.portability import import_file
+        from bot.index.store import store_writing
 
         with store_writing(self.settings):
             return import_file(path, self.store, self.embedder, self.settings, progress)
 
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check the store's consistency (manifest vs chunks vs BM25 index); with ``repair``
-        fix what is wrong (holding the writer lock) and check again. See :mod:`bot.doctor`."""
-        from bot.doctor import check_store, repair_store
+        fix what is wrong (holding the writer lock) and check again. See :mod:`bot.index.doctor`."""
+        from bot.index.doctor import check_store, repair_store
 
         if not repair:
             return check_store(self.store, self.settings)
-        from bot.store import store_writing
+        from bot.index.store import store_writing
 
         with store_writing(self.settings):
             return repair_store(

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # Embedded store: seconds a second writer waits for the writer lock before failing.
     writer_lock_timeout: float = Field(1.0, ge=0.0, le=600)
     # Papers embedded and written per store batch (a killed ingest resumes after the last
-    # written batch; see bot/journal.py).
+    # written batch; see bot/index/journal.py).
     ingest_batch_papers: int = Field(64, ge=1, le=10000)
 
     # --- retrieval and answering --------------------------------------------------------
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # Verification: a cited sentence is supported when the entailment model's support
     # probability for its best evidence (a source sentence or 2-3 adjacent ones) reaches this
     # threshold (None: the one calibrated with the shipped model for support precision on
-    # SciFact; see bot/models/entailment/card.md); an answer keeps its generated form only if
+    # SciFact; see bot/ground/models/entailment/card.md); an answer keeps its generated form only if
     # at least ``min_supported_fraction`` of its cited sentences survive.
     verify_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # Who decides: the entailment model (model), the configured OpenAI-compatible model as a

@@ -191,7 +191,7 @@ class Citation:
     def display(self) -> str:
         """The quote as shown to people: LaTeX debris cleaned (``D{=}1`` -> ``D=1``). The
         data stays :attr:`quote`, verbatim, so ``text[start:end] == quote`` holds."""
-        from bot.latex import clean_latex
+        from bot.text.latex import clean_latex
 
         return clean_latex(self.quote)
 
@@ -290,7 +290,7 @@ class ReadResult:
 class IngestReport:
     """Counts per input record: ``added`` made a new paper; ``updated`` changed the paper
     stored under its id; ``merged`` was folded into a paper stored (or read) under another
-    id; ``unchanged`` brought nothing new (see :mod:`bot.library`)."""
+    id; ``unchanged`` brought nothing new (see :mod:`bot.ingest.library`)."""
 
     added: int = 0
     updated: int = 0

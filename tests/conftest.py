@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.llms import default_gguf
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.providers import default_gguf
 from bot.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.readers.listing import read_listing
-from bot.sentences import split_sentences
+from bot.ingest.readers.listing import read_listing
+from bot.text.sentences import split_sentences
 
 __all__ = ["variant_records", "write_jsonl"]
 

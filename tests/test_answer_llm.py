@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.llms import make_llm
-from bot.sentences import split_sentences
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.providers import make_llm
+from bot.text.sentences import split_sentences
 from bot.types import Answer
 from tests.conftest import make_settings, openai_settings
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from bot.api import PaperBot
-from bot.catalog import read_catalog
-from bot.embeddings import LocalEmbedder
-from bot.ingest import prepare_writes
+from bot.index.catalog import read_catalog
+from bot.index.embeddings import LocalEmbedder
+from bot.ingest.pipeline import prepare_writes
 from bot.types import Paper
 from tests.conftest import cli_env, make_settings
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.chat import is_follow_up, rewrite_question
 from bot.errors import InputError
-from bot.sessions import SessionStore, Turn
+from bot.generate.chat import is_follow_up, rewrite_question
+from bot.storage.sessions import SessionStore, Turn
 from tests.conftest import make_settings
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
@@ -153,7 +153,7 @@ def test_cli_chat_json_and_sessions(seed_home: Path, tmp_path: Path) -> None:
 @pytest.mark.llm
 def test_model_rewrite_keeps_the_thread(seed_home: Path, embedder, gguf_path: Path) -> None:  # type: ignore[no-untyped-def]
     """With the local model the condense prompt is used; the result still retrieves the paper."""
-    from bot.llms import make_llm
+    from bot.llm.providers import make_llm
 
     settings = make_settings(seed_home, llm_mode="local", max_tokens=48)
     llm = make_llm(settings)

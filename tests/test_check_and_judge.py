@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
 from bot.errors import ConfigError
-from bot.judge import LLMJudge, parse_verdict
-from bot.llms import make_llm
+from bot.ground.judge import LLMJudge, parse_verdict
+from bot.ground.verify import Verifier
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.providers import make_llm
 from bot.server.app import create_app
-from bot.verify import Verifier
 from tests.conftest import cli_env, make_settings
 from tests.faultserver import FaultServer
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.chunking import chunk_paper
-from bot.embeddings import LocalEmbedder
+from bot.index.embeddings import LocalEmbedder
+from bot.text.chunking import chunk_paper
 from bot.types import Paper
 from tests.conftest import SEED, abstracts, chroma_run, cli_env, make_settings
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.api import PaperBot
-from bot.cli import app as cli_app
-from bot.embeddings import LocalEmbedder
+from bot.cli.main import app as cli_app
+from bot.index.embeddings import LocalEmbedder
 from bot.render import render_digest
 from bot.server.app import create_app
 from bot.types import Paper
@@ -50,7 +50,7 @@ def test_newsletter_ids_separated_by_spaces_or_commas(seed_copy: Path, seed_bot:
 
 
 def _commands() -> list[list[str]]:
-    from bot.cli import app
+    from bot.cli.main import app
 
     found: list[list[str]] = []
     for command in app.registered_commands:

@@ -1,4 +1,4 @@
-"""Contradiction cues of the citation verifier (bot/contrast.py), and how the verifier uses
+"""Contradiction cues of the citation verifier (bot/ground/contrast.py), and how the verifier uses
 them, on claim/sentence pairs shaped like SciFact's contradicted claims."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.contrast import (
+from bot.ground.contrast import (
     aligned_directions,
     antonym_mismatch,
     is_aim,
@@ -14,8 +14,8 @@ from bot.contrast import (
     no_effect,
     prefix_negation,
 )
-from bot.embeddings import LocalEmbedder
-from bot.verify import FEATURES, RULE_THRESHOLD, Verifier, VerifierModel
+from bot.ground.verify import FEATURES, RULE_THRESHOLD, Verifier, VerifierModel
+from bot.index.embeddings import LocalEmbedder
 
 FRUIT = (
     "Greater consumption of specific whole fruits, particularly blueberries, grapes, and "

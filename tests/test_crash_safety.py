@@ -3,7 +3,7 @@ clean run (same papers, same chunks, no orphans, no duplicates, the store opens 
 
 Kill points come from a seeded RNG and are spread over a clean run's duration (model loading,
 embedding, Chroma writes). Some kills are aimed at the middle of a store write: they wait for the
-write journal of :mod:`bot.journal` to appear (it exists exactly while a batch is being
+write journal of :mod:`bot.index.journal` to appear (it exists exactly while a batch is being
 written) and kill a random few milliseconds later. One more scenario starts from the finished
 store, ingests a version of the corpus with changed abstracts, is killed mid-write, and resumes
 with the *original* corpus - the case where a paper's record still matches the input while its
@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 
 from bot.api import PaperBot
-from bot.journal import journal_notes
+from bot.index.journal import journal_notes
 from tests.conftest import abstracts, cli_env, make_settings
 
-PAPERBOT = [sys.executable, "-m", "bot.cli"]
+PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 N_PAPERS = 24
 BATCH = 4  # papers per store write: 6 commit points per run
 SEED = 20260607
@@ -55,7 +55,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def _ingest(home: Path, corpus: Path) -> dict[str, Any]:
     """A complete CLI ingest; returns its JSON report (plus ``recovered``: the line it logged
-    when it first reconciled an interrupted write, see bot/journal.py)."""
+    when it first reconciled an interrupted write, see bot/index/journal.py)."""
     done = subprocess.run(
         [*PAPERBOT, "ingest", str(corpus), "--json"],
         env=_env(home),

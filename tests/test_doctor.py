@@ -3,7 +3,7 @@
 Damage is done with chromadb directly (deleting chunks, adding an orphan and a stale chunk,
 rolling a paper record or the store revision back) and by deleting or half-writing the BM25
 index folder. The crash-window tests rebuild, exactly, the store state a SIGKILL leaves at each
-point of a write (see bot/journal.py) and check that the next ingest converges to the clean
+point of a write (see bot/index/journal.py) and check that the next ingest converges to the clean
 result - deterministic companions of the random SIGKILLs of tests/test_crash_safety.py.
 """
 
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from bot.api import PaperBot
-from bot.ingest import prepare_writes
-from bot.journal import WriteJournal, journal_notes
-from bot.retrieve import bm25_dir
+from bot.index.journal import WriteJournal, journal_notes
+from bot.ingest.pipeline import prepare_writes
+from bot.retrieve.search import bm25_dir
 from bot.types import Paper
 from tests.conftest import abstracts, make_settings
 
@@ -137,7 +137,7 @@ def test_doctor_finds_damage_and_repair_fixes_it(
 def test_bm25_claiming_current_revision_with_other_papers_is_a_problem(
     built: tuple[PaperBot, dict[str, Any], list[Paper]], embedder: Any
 ) -> None:
-    """Window 3 of bot/journal.py: records written, killed before the revision was bumped,
+    """Window 3 of bot/index/journal.py: records written, killed before the revision was bumped,
     while a BM25 index saved at that revision exists: it would silently miss the new paper."""
     bot, _state0, papers = built
     home = bot.settings.home

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.answer import Source, verify_generated
-from bot.embeddings import LocalEmbedder
-from bot.entailment import DEFAULT_ENTAILMENT_DIR, LABELS, EntailmentModel, load_entailment
-from bot.sentences import split_sentences
+from bot.generate.answer import Source, verify_generated
+from bot.ground.entailment import DEFAULT_ENTAILMENT_DIR, LABELS, EntailmentModel, load_entailment
+from bot.ground.verify import Verifier, is_claim, windows_around
+from bot.index.embeddings import LocalEmbedder
+from bot.text.sentences import split_sentences
 from bot.types import Paper
-from bot.verify import Verifier, is_claim, windows_around
 
 ASPIRIN = Paper(
     id="aspirin",
@@ -82,7 +82,7 @@ def _sentences(paper: Paper) -> list[str]:
 MISSES_PARAPHRASE = pytest.mark.xfail(
     strict=True,
     reason="the shipped model scores this reworded claim as a contradiction and it is not close "
-    "enough to its sentence for the similarity rule (bot/models/entailment/card.md)",
+    "enough to its sentence for the similarity rule (bot/ground/models/entailment/card.md)",
 )
 MISSES_TWO_SENTENCES = pytest.mark.xfail(
     strict=True,

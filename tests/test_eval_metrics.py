@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.embeddings import LocalEmbedder
 from bot.errors import InputError
 from bot.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from bot.evaluation.retrieval import (
@@ -23,6 +22,7 @@ from bot.evaluation.retrieval import (
     ingest_beir,
     load_beir,
 )
+from bot.index.embeddings import LocalEmbedder
 from tests.conftest import ROOT, make_settings
 
 TINY = ROOT / "tests" / "fixtures" / "beir_tiny"

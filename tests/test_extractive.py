@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import Source, extractive_answer
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.sentence_scorer import Candidate, SentenceScorer, refers_back
-from bot.sentences import split_sentences
-from bot.sessions import SessionStore
+from bot.generate.answer import Source, extractive_answer
+from bot.ground.sentence_scorer import Candidate, SentenceScorer, refers_back
+from bot.ground.verify import Verifier
+from bot.index.embeddings import LocalEmbedder
+from bot.storage.sessions import SessionStore
+from bot.text.sentences import split_sentences
 from bot.types import Paper
-from bot.verify import Verifier
 from tests.conftest import make_settings
 
 PFGM = "PFGM++: Unlocking the Potential of Physics-Inspired Generative Models"

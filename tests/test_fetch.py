@@ -13,9 +13,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from bot.errors import InputError
-from bot.fetch import arxiv_search_query, fetch_arxiv
+from bot.ingest.fetch import arxiv_search_query, fetch_arxiv
 from bot.settings import Settings
 from tests.arxiv_replay import ArxivReplay, Reply
 from tests.conftest import ROOT, make_settings

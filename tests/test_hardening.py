@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
 from bot.errors import ConfigError, StoreError
+from bot.index.embeddings import LocalEmbedder
+from bot.index.store import explain_store_error
 from bot.server import create_app
 from bot.settings import load_settings
-from bot.store import explain_store_error
 from tests.conftest import cli_env, free_port, make_settings
 from tests.corpus import variant_records, write_jsonl
 from tests.hostile_files import slow_pdf, zlib_bomb_pdf
@@ -117,7 +117,7 @@ def test_folder_ingest_skips_hostile_pdfs_and_keeps_the_rest(tmp_path: Path) -> 
 
 
 def test_pdf_over_the_memory_budget_is_skipped(tmp_path: Path) -> None:
-    from bot.readers.isolated import ParseWorker
+    from bot.ingest.readers.isolated import ParseWorker
 
     bomb = zlib_bomb_pdf(tmp_path / "bomb.pdf", mb=60)  # under pypdf's limit, over 100 MB
     with ParseWorker(timeout=60, memory_mb=100) as worker:
@@ -129,7 +129,7 @@ def test_pdf_over_the_memory_budget_is_skipped(tmp_path: Path) -> None:
 
 
 def test_every_reader_reports_hostile_nesting_instead_of_raising(tmp_path: Path) -> None:
-    from bot.readers import read_file
+    from bot.ingest.readers import read_file
 
     deep_json = tmp_path / "deep.json"
     deep_json.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
 from bot.errors import EmbeddingMismatchError
-from bot.readers import read_file
+from bot.index.embeddings import LocalEmbedder
+from bot.ingest.readers import read_file
 from tests.conftest import SEED, make_settings
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.llms import make_llm
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.providers import make_llm
 from bot.render import render_digest
-from bot.sanitize import injection_reason, is_injection, safe_sentences, unescape_markers
-from bot.sentences import split_sentences
+from bot.text.sanitize import injection_reason, is_injection, safe_sentences, unescape_markers
+from bot.text.sentences import split_sentences
 from tests.conftest import SEED, make_settings
 from tests.faultserver import FaultServer
 

@@ -1,4 +1,4 @@
-"""The paper library (bot/library.py) on a real embedded Chroma store with the real MiniLM
+"""The paper library (bot/ingest/library.py) on a real embedded Chroma store with the real MiniLM
 model: one record per paper across sources (merge, aliases, truthful counts, full text kept),
 removing papers (chunks, BM25 entries, records, cached generations; crash-safe like ingest;
 `doctor` clean afterwards), `remove --source`, the HTTP route, and Markdown that is not a
@@ -20,16 +20,16 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.journal import WriteJournal, journal_notes
-from bot.readers import read_file
+from bot.index.embeddings import LocalEmbedder
+from bot.index.journal import WriteJournal, journal_notes
+from bot.ingest.readers import read_file
 from bot.server.app import create_app
 from bot.types import Paper
 from tests.conftest import ROOT, SEED, abstracts, cli_env, make_settings
 
 PDF = ROOT / "tests" / "fixtures" / "pdf" / "adapters_2406.04321.pdf"
 PDF_TITLE = "Sparse Mixture-of-Adapters for Low-Resource Speech Recognition"
-PAPERBOT = [sys.executable, "-m", "bot.cli"]
+PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 
 
 def _bot(home: Path, embedder: LocalEmbedder, **settings: Any) -> PaperBot:

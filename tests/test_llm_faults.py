@@ -18,18 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import build_sources, prepare
 from bot.api import PaperBot
-from bot.chunking import count_tokens
-from bot.embeddings import LocalEmbedder
 from bot.errors import ConfigError, InputError, LLMError
-from bot.llms import make_llm
+from bot.generate.answer import build_sources, prepare
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.providers import make_llm
 from bot.settings import load_settings
+from bot.text.chunking import count_tokens
 from tests.conftest import cli_env, make_settings
 from tests.faultserver import FaultServer, refused_url
 
 QUESTION = "How does grokking relate to lazy and rich training dynamics?"
-PAPERBOT = [sys.executable, "-m", "bot.cli"]
+PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 # Small, bounded budgets: 2 s per request, 2 retries, short backoff.
 FAST = {"llm_timeout": 2.0, "llm_max_retries": 2, "llm_retry_backoff": 0.2}
 

@@ -14,11 +14,11 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from bot.api import PaperBot
-from bot.cache import GenerationCache
-from bot.cli import app
-from bot.newsletter import build_digest, cluster
-from bot.readers import read_file
+from bot.cli.main import app
+from bot.generate.newsletter import build_digest, cluster
+from bot.ingest.readers import read_file
 from bot.render import render_digest
+from bot.storage.cache import GenerationCache
 from bot.types import Paper
 from tests.conftest import SEED
 

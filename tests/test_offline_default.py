@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from bot.api import PaperBot
-from bot.llms import WRITTEN_ANSWERS_HINT, resolve_mode, written_answers_hint
-from bot.newsletter import build_digest, how_written
+from bot.generate.newsletter import build_digest, how_written
+from bot.llm.providers import WRITTEN_ANSWERS_HINT, resolve_mode, written_answers_hint
 from bot.render import render_digest
 from bot.types import LaySummary
 from tests.conftest import cli_env, make_settings

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.embeddings import LocalEmbedder, default_local_model
 from bot.errors import ConfigError
-from bot.onnx_export import MANIFEST, export_dir_for, export_onnx, find_export
+from bot.index.embeddings import LocalEmbedder, default_local_model
+from bot.index.onnx_export import MANIFEST, export_dir_for, export_onnx, find_export
 
 TEXTS = [
     "What is grokking?",
@@ -60,7 +60,7 @@ def test_onnx_vectors_match_torch(onnx_root: Path, embedder: LocalEmbedder) -> N
 
 def test_backend_choice(tmp_path: Path, onnx_root: Path) -> None:
     assert LocalEmbedder(onnx_root=onnx_root).backend == "onnx"  # auto takes the export
-    with pytest.raises(ConfigError, match=r"bot\.onnx_export"):
+    with pytest.raises(ConfigError, match=r"bot\.index\.onnx_export"):
         LocalEmbedder(backend="onnx", onnx_root=tmp_path / "empty")
     with pytest.raises(ConfigError, match="unknown backend"):
         LocalEmbedder(backend="tpu")
@@ -75,7 +75,7 @@ def test_ask_in_a_new_process_imports_no_torch(seed_home: Path) -> None:
     from tests.conftest import cli_env
 
     if find_export(default_local_model()) is None:
-        pytest.skip("no ONNX export in the cache folder: run python -m bot.onnx_export")
+        pytest.skip("no ONNX export in the cache folder: run python -m bot.index.onnx_export")
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['paperbot', 'ask', 'What is grokking?', '--json']\n"

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
-from bot.readers import detect_format, read_file
-from bot.sentences import split_sentences
+from bot.index.embeddings import LocalEmbedder
+from bot.ingest.readers import detect_format, read_file
+from bot.text.sentences import split_sentences
 from bot.types import Paper
 from tests.conftest import ROOT, cli_env, make_settings
 
@@ -212,7 +212,7 @@ def test_abstract_heading_is_not_a_sentence_starting_with_abstract() -> None:
     """'Abstract Syntax Notation' in a title or mid-paragraph is not the abstract heading;
     'Abstract' alone, 'Abstract.'/'Abstract—' with text, and 'Abstract We...' after a
     sentence end are; table-of-contents dot leaders are dropped."""
-    from bot.readers.pdf import _clean_lines, _split_abstract
+    from bot.ingest.readers.pdf import _clean_lines, _split_abstract
 
     words = "We study a problem and propose a method that works well in practice " * 3
     title = "Abstract Syntax Notation One for Everyone"

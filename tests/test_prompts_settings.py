@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.prompts import list_prompts, load_prompt, parse_prompt
+from bot.llm.prompts import list_prompts, load_prompt, parse_prompt
 from bot.settings import load_settings
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ReaderError
-from bot.readers import (
+from bot.ingest.readers import (
     READERS,
     detect_format,
     iter_input_files,
@@ -21,8 +21,8 @@ from bot.readers import (
     register_reader,
     unsupported_message,
 )
-from bot.readers.jsonrecords import normalise_date, parse_date, read_json, read_jsonl
-from bot.readers.listing import read_listing
+from bot.ingest.readers.jsonrecords import normalise_date, parse_date, read_json, read_jsonl
+from bot.ingest.readers.listing import read_listing
 from bot.types import IngestFailure, Paper, ReadResult, title_id
 
 ROOT = Path(__file__).resolve().parents[1]

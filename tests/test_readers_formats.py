@@ -16,13 +16,13 @@ import uvicorn
 from typer.testing import CliRunner
 
 from bot.api import PaperBot
-from bot.cli import app as cli_app
-from bot.embeddings import LocalEmbedder
-from bot.latex import clean_latex, latex_to_text
-from bot.readers import READERS, detect_format, read_file, unsupported_message
-from bot.readers.bibtex import parse_bibtex
-from bot.readers.names import split_name_list
+from bot.cli.main import app as cli_app
+from bot.index.embeddings import LocalEmbedder
+from bot.ingest.readers import READERS, detect_format, read_file, unsupported_message
+from bot.ingest.readers.bibtex import parse_bibtex
+from bot.ingest.readers.names import split_name_list
 from bot.server.app import create_app
+from bot.text.latex import clean_latex, latex_to_text
 from bot.types import Paper, ReadResult, title_id
 from tests.conftest import free_port, make_settings
 

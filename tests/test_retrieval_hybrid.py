@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
 from bot.errors import InputError
-from bot.filters import SearchFilter, date_key
-from bot.fusion import minmax, mmr, reciprocal_rank_fusion, weighted_fusion
-from bot.lexical import LexicalIndex
-from bot.readers import read_file
-from bot.retrieve import Retriever, bm25_dir
-from bot.store import PaperStore
+from bot.index.embeddings import LocalEmbedder
+from bot.index.filters import SearchFilter, date_key
+from bot.index.lexical import LexicalIndex
+from bot.index.store import PaperStore
+from bot.ingest.readers import read_file
+from bot.retrieve.fusion import minmax, mmr, reciprocal_rank_fusion, weighted_fusion
+from bot.retrieve.search import Retriever, bm25_dir
 from bot.types import Paper
 from tests.conftest import SEED, chroma_run, make_settings
 

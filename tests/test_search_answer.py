@@ -6,7 +6,7 @@ import pytest
 
 from bot.api import PaperBot
 from bot.errors import EmptyStoreError, InputError
-from bot.sentences import split_sentences
+from bot.text.sentences import split_sentences
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from bot.chunking import chunk_paper, count_tokens
-from bot.readers import read_file
-from bot.sentences import split_sentences
+from bot.ingest.readers import read_file
+from bot.text.chunking import chunk_paper, count_tokens
+from bot.text.sentences import split_sentences
 from bot.types import Paper
 from tests.conftest import SEED
 

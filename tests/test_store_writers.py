@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from bot.api import PaperBot
-from bot.embeddings import LocalEmbedder
+from bot.index.embeddings import LocalEmbedder
 from tests.conftest import chroma_run, cli_env, make_settings
 from tests.corpus import variant_records, write_jsonl
 from tests.test_server_api import copy_store, start_server, stop_server
@@ -36,8 +36,8 @@ PAPERBOT = str(Path(sys.executable).with_name("paperbot"))
 _ALL_VECTORS = """
 import json, sys
 from pathlib import Path
-from bot.embeddings import LocalEmbedder
-from bot.store import PaperStore
+from bot.index.embeddings import LocalEmbedder
+from bot.index.store import PaperStore
 from tests.conftest import make_settings
 settings = make_settings(Path(sys.argv[1]), **json.loads(sys.argv[2]))
 store = PaperStore(settings, "all-MiniLM-L6-v2", 384)

@@ -10,22 +10,22 @@ from pathlib import Path
 import pytest
 
 from bot.api import PaperBot
-from bot.cache import GenerationCache, cache_key
-from bot.embeddings import LocalEmbedder
 from bot.errors import InputError
-from bot.latex import clean_latex
-from bot.llms import ChatLLM, make_llm
-from bot.lookup import AmbiguousPaperError
-from bot.prompts import prompts_dir
-from bot.readability import fkgl
-from bot.sentences import split_sentences
-from bot.summarize import (
+from bot.generate.readability import fkgl
+from bot.generate.summarize import (
     abstract_definitions,
     cache_parts,
     check_lay_text,
     summarize_paper,
     summary_options,
 )
+from bot.index.embeddings import LocalEmbedder
+from bot.llm.prompts import prompts_dir
+from bot.llm.providers import ChatLLM, make_llm
+from bot.retrieve.lookup import AmbiguousPaperError
+from bot.storage.cache import GenerationCache, cache_key
+from bot.text.latex import clean_latex
+from bot.text.sentences import split_sentences
 from bot.types import LaySummary, Paper
 from tests.conftest import make_settings, openai_settings
 

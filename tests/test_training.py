@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.entailment import LABELS, EntailmentModel
+from bot.ground.entailment import LABELS, EntailmentModel
 from bot.training.nli_data import CONTRADICT, NEUTRAL, SUPPORT, build_pairs, windows
 from bot.training.nli_train import TrainConfig, run_training
 from bot.training.perturb import change_number, flip_negation, perturbations, swap_direction
@@ -97,8 +97,8 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path: Path) -> None:
 
 
 def test_fine_tuning_is_reproducible() -> None:
-    from bot.embeddings import default_local_model
-    from bot.entailment import pair_tokenizer
+    from bot.ground.entailment import pair_tokenizer
+    from bot.index.embeddings import default_local_model
     from bot.training.nli_train import LowerCache, build_classifier, fine_tune
 
     base = default_local_model()

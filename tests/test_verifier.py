@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.embeddings import LocalEmbedder
 from bot.errors import InputError
 from bot.evaluation.verifier import (
     CachedEmbedder,
@@ -23,7 +22,7 @@ from bot.evaluation.verifier import (
     fit_verifier_model,
     load_scifact,
 )
-from bot.verify import (
+from bot.ground.verify import (
     DEFAULT_MODEL_PATH,
     FEATURES,
     LinearModel,
@@ -31,6 +30,7 @@ from bot.verify import (
     Verifier,
     VerifierModel,
 )
+from bot.index.embeddings import LocalEmbedder
 
 PAPERBOT = shutil.which("paperbot", path=str(Path(sys.executable).parent)) or "paperbot"
 

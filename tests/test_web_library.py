@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.readers import READERS
+from bot.ingest.readers import READERS
 from tests.conftest import abstracts, cli_env
 from tests.test_server_api import Server, copy_store, start_server, stop_server
 from tests.test_web_page import _css, _wait, driver
@@ -90,7 +90,7 @@ def test_remove_a_paper_from_its_source_view(driver: Any, library_server: Server
         hits = client.get("/api/search", params={"q": victim["title"], "k": 5}).json()["results"]
         assert victim["id"] not in [h["paper_id"] for h in hits]
     doctor = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor", "--json"],
+        [sys.executable, "-m", "bot.cli.main", "doctor", "--json"],
         env=cli_env(library_server.home),
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""One writer at a time on an embedded store (bot/locking.py), with real processes.
+"""One writer at a time on an embedded store (bot/index/locking.py), with real processes.
 
 A running ``paperbot ingest`` holds ``$PAPERBOT_HOME/chroma/.paperbot.lock``; a second writer
 fails fast with one line naming the holder's pid (never a hang, never a traceback); a reader
@@ -20,10 +20,10 @@ import pytest
 
 from bot.api import PaperBot
 from bot.errors import StoreError
-from bot.locking import LOCK_NAME, WriterLock, pid_alive, read_holder, writer_lock
+from bot.index.locking import LOCK_NAME, WriterLock, pid_alive, read_holder, writer_lock
 from tests.conftest import abstracts, make_settings
 
-PAPERBOT = [sys.executable, "-m", "bot.cli"]
+PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 # No model-loading progress bars, and no wrapping of the one error line by rich.
 QUIET = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "COLUMNS": "1000"}
 
@@ -52,7 +52,7 @@ def _wait_for_holder(
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from bot.locking import WriterLock
+from bot.index.locking import WriterLock
 lock = WriterLock(Path(sys.argv[1]), timeout=0)
 lock.acquire()
 print("locked", flush=True)
@@ -194,7 +194,7 @@ def test_lock_is_reentrant_and_shared_in_process(tmp_path: Path) -> None:
 
 
 def test_server_mode_needs_no_lock(tmp_path: Path) -> None:
-    from bot.store import store_writing
+    from bot.index.store import store_writing
 
     settings = make_settings(tmp_path, chroma_host="127.0.0.1")
     # No connection is made: writing() is decided from the settings alone.

@@ -205,9 +205,9 @@ def abstention_sweep(
     questions: Sequence[EvalQuestion],
     thresholds: Sequence[float] | None = None,
 ) -> tuple[list[float], list[SweepRow]]:
-    """Best relevance per question (as :func:`bot.answer.prepare` computes it) and the
+    """Best relevance per question (as :func:`bot.generate.answer.prepare` computes it) and the
     abstention rates of candidate thresholds."""
-    from bot.answer import prepare
+    from bot.generate.answer import prepare
 
     best = [
         prepare(q.q, bot.retriever, bot.verifier, bot.settings).best_relevance for q in questions

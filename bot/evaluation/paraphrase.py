@@ -3,7 +3,7 @@ it is checked against its own abstract, and refuse it against another paper's?
 
 Input: SciTLDR (``dev.jsonl``: ``source`` = abstract sentences, ``target`` = one-sentence
 summaries by the authors and by reviewers). Each summary is checked with
-:meth:`bot.verify.Verifier.check_many` against (1) its own abstract's sentences and (2) the
+:meth:`bot.ground.verify.Verifier.check_many` against (1) its own abstract's sentences and (2) the
 sentences of the most similar *other* abstract of the set (TF-IDF cosine over whole
 abstracts). The first rate should be high, the second near zero.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import InputError
 
 if TYPE_CHECKING:
-    from bot.verify import Verifier
+    from bot.ground.verify import Verifier
 
 __all__ = ["ParaphraseReport", "SummaryCase", "evaluate_paraphrase", "load_scitldr"]
 

@@ -29,8 +29,8 @@ from bot.types import Paper
 
 if TYPE_CHECKING:
     from bot.api import PaperBot
-    from bot.embeddings import Embedder
-    from bot.ingest import Progress
+    from bot.index.embeddings import Embedder
+    from bot.ingest.pipeline import Progress
     from bot.settings import Settings
 
 __all__ = [

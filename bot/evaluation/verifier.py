@@ -4,7 +4,7 @@ Input: ``claims_train.jsonl`` in the allenai layout (``claim``, ``cited_doc_ids`
 ``{doc_id: [{"sentences": [...], "label": "SUPPORT" | "CONTRADICT"}]}``) and the BEIR
 ``corpus.jsonl`` beside it (``_id``, ``title``, ``text``). Each (claim, cited abstract) is one
 *pair*: SUPPORT, CONTRADICT, or NEI (cited but no evidence: "not enough info"). Abstracts are
-split with paperbot's own splitter (:func:`bot.sentences.split_sentences`), as in the product;
+split with paperbot's own splitter (:func:`bot.text.sentences.split_sentences`), as in the product;
 on SciFact it reproduces the gold sentence numbering closely but not exactly (a gold index past
 the end of our split counts as a miss).
 
@@ -17,7 +17,7 @@ Two measurements:
   SUPPORT, negative CONTRADICT + NEI. Precision matters most: a contradicted claim shown as
   supported is the worst error.
 
-:func:`fit_verifier_model` trains the rationale model of :class:`bot.verify.VerifierModel`
+:func:`fit_verifier_model` trains the rationale model of :class:`bot.ground.verify.VerifierModel`
 (gradient-boosted trees, or logistic regression in plain numpy) and tunes the support threshold
 for precision on the training pairs; :func:`cross_validate` reports k folds split by claim, each
 with its model refit and its threshold re-tuned on the other folds.
@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from bot.errors import InputError, MissingExtraError
-from bot.sentences import split_sentences
-from bot.verify import FEATURES, LinearModel, TreeModel, Verifier, VerifierModel
+from bot.ground.verify import FEATURES, LinearModel, TreeModel, Verifier, VerifierModel
+from bot.text.sentences import split_sentences
 
 if TYPE_CHECKING:
-    from bot.embeddings import Embedder
+    from bot.index.embeddings import Embedder
 
 __all__ = [
     "PRF",
@@ -371,7 +371,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50
 
 def _fit_trees(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 250) -> TreeModel:
     """Gradient-boosted trees (scikit-learn, a dependency of sentence-transformers), exported
-    to the flat node tables :class:`bot.verify.TreeModel` evaluates with numpy."""
+    to the flat node tables :class:`bot.ground.verify.TreeModel` evaluates with numpy."""
     try:
         from sklearn.ensemble import HistGradientBoostingClassifier
     except ImportError as exc:  # pragma: no cover - installed with sentence-transformers

@@ -12,7 +12,7 @@ import re
 
 from bot.render.footer import footer_text
 from bot.render.markdown import safe_url
-from bot.sanitize import unescape_markers
+from bot.text.sanitize import unescape_markers
 from bot.types import Digest, LaySummary
 
 __all__ = ["render_html"]

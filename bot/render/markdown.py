@@ -24,7 +24,7 @@ def safe_url(url: str | None) -> str | None:
 
 def md_escape(text: str) -> str:
     """Escape Markdown/HTML syntax in ``text``; ``[n]`` citation markers stay readable, and a
-    paper's own markers (escaped ``\\[n\\]`` by bot/sanitize.py) stay escaped."""
+    paper's own markers (escaped ``\\[n\\]`` by bot/text/sanitize.py) stay escaped."""
     text = " ".join(text.replace("\x00", "").split())
     own = [m.group(0) for m in _OWN_MARKER.finditer(text)]
     text = _OWN_MARKER.sub("\x00", text)

@@ -30,7 +30,7 @@ Every request runs under a deadline and is cancelled when its client disconnects
 it waits for that lock (:mod:`bot.server.control`). Uploaded files are parsed outside the
 lock (PDFs in a worker process with time and memory budgets); only the store write holds it,
 together with the embedded store's writer lock. Before each request the store's view is
-refreshed if another process wrote to it (:meth:`bot.store.PaperStore.refresh`).
+refreshed if another process wrote to it (:meth:`bot.index.store.PaperStore.refresh`).
 API output shows no server file paths unless ``PAPERBOT_EXPOSE_PATHS`` is set.
 """
 
@@ -88,7 +88,7 @@ class _Body(BaseModel):
 
     @model_validator(mode="after")
     def _no_lone_surrogates(self) -> _Body:
-        from bot.sanitize import check_text
+        from bot.text.sanitize import check_text
 
         for name, value in self:
             for item in value if isinstance(value, list) else [value]:
@@ -300,7 +300,7 @@ def create_app(
     )
     async def chat(req: ChatRequest, request: Request) -> Any:
         check_length(req.question)
-        from bot.answer import check_question
+        from bot.generate.answer import check_question
 
         check_question(req.question, settings)  # 422 before the stream starts
         if req.session_id is not None and not await run_in_threadpool(
@@ -544,13 +544,13 @@ def create_app(
     def formats() -> dict[str, Any]:
         """Every registered reader and its file suffixes; ``accept`` is the list for a file
         picker."""
-        from bot.readers import READERS
+        from bot.ingest.readers import READERS
 
         listed = [{"name": r.name, "suffixes": list(r.suffixes)} for r in READERS.values()]
         accept = ",".join(x for r in READERS.values() for x in r.suffixes)
         return {"formats": listed, "accept": accept}
 
-    from bot.readers import supported_types
+    from bot.ingest.readers import supported_types
 
     @api.post("/ingest", summary=f"Upload a file of papers ({supported_types()})")
     async def ingest(
@@ -633,8 +633,8 @@ def _ingest_upload(
     fmt: str | None = None,
 ) -> Any:
     from bot.errors import ReaderError
-    from bot.readers import detect_format, read_file, resolve_format, unsupported_message
-    from bot.readers.isolated import parse_worker
+    from bot.ingest.readers import detect_format, read_file, resolve_format, unsupported_message
+    from bot.ingest.readers.isolated import parse_worker
     from bot.server.control import current_control
     from bot.types import IngestReport
 

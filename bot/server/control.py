@@ -116,7 +116,7 @@ def _checkpoint() -> None:
 
 
 class CancellableLLM:
-    """A :class:`bot.llms.ChatLLM` whose generations stop when the request is cancelled.
+    """A :class:`bot.llm.providers.ChatLLM` whose generations stop when the request is cancelled.
 
     Inside a request (a current :class:`RequestControl`), ``invoke``/``invoke_prompt`` stream
     and check the flag on every token (token counts are then estimated with tiktoken, as for
@@ -129,8 +129,8 @@ class CancellableLLM:
         return getattr(self.inner, name)
 
     def _collect(self, tokens: Iterator[str], messages: Any) -> Any:
-        from bot.chunking import count_tokens
-        from bot.llms import Generation
+        from bot.llm.providers import Generation
+        from bot.text.chunking import count_tokens
 
         parts = []
         for token in tokens:

@@ -1,4 +1,4 @@
-"""The entailment model's card (``bot/models/entailment/card.md``), written by training."""
+"""The entailment model's card (``bot/ground/models/entailment/card.md``), written by training."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def write_card(path: Path, config: dict[str, Any], report: Any) -> None:
         "- **Trained by**: `paperbot train verifier --shared ../shared` "
         "(`bot/training/nli_train.py`), seed "
         f"{config['seed']}, CPU only.",
-        "- **Decision** (`bot.verify.Verifier.check`): supported when the best support",
+        "- **Decision** (`bot.ground.verify.Verifier.check`): supported when the best support",
         f"  probability over the candidate windows is >= **{config['threshold']}** and no",
         f"  candidate's contradiction probability is >= **{config['contradiction_veto']}**;",
         "  or, when the verifier has an embedder (ask, summarize, check), the similarity rule",

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.contrast import is_aim
 from bot.errors import InputError
-from bot.sentences import split_sentences
+from bot.ground.contrast import is_aim
+from bot.text.sentences import split_sentences
 from bot.training.perturb import change_number, perturbations
 
 __all__ = [

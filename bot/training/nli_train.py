@@ -6,7 +6,7 @@
 2. **Stage 2, cross-validated**: the SciFact train claims are split in 5 folds by claim (the
    split of ``paperbot eval verifier --cv``). For each fold, stage 1 is fine-tuned further on
    the other folds' pairs plus a replay share of the stage-1 pairs, and the held-out claims are
-   verified by the real :class:`bot.verify.Verifier` (candidate pruning, windows, decision).
+   verified by the real :class:`bot.ground.verify.Verifier` (candidate pruning, windows, decision).
 3. **Calibration**: the support threshold is the lowest whose precision on the out-of-fold
    scores reaches the target (0.92) while accepting at least 5 % of the SUPPORT pairs; each
    fold's reported figures use a threshold tuned on the *other* folds' out-of-fold scores only.
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.entailment import (
+from bot.ground.entailment import (
     CONFIG_FILE,
     LABELS,
     MODEL_FILE,
@@ -173,7 +173,7 @@ class LowerCache:
     def __call__(self, pairs: Sequence[NLIPair], batch_size: int = 64) -> list[Any]:
         import torch
 
-        from bot.entailment import pad
+        from bot.ground.entailment import pad
 
         keys = [(p.claim, p.evidence) for p in pairs]
         missing = list(dict.fromkeys(k for k in keys if k not in self._hidden))
@@ -423,9 +423,9 @@ def run_training(
     cross_validate: bool = True,
 ) -> TrainReport:
     """Stage 1, cross-validated stage 2 with calibration, the final model; writes ``out_dir``."""
-    from bot.embeddings import default_local_model
     from bot.evaluation.verifier import load_scifact
-    from bot.verify import Verifier
+    from bot.ground.verify import Verifier
+    from bot.index.embeddings import default_local_model
 
     cfg = cfg or TrainConfig()
     started = time.perf_counter()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import re
 
-from bot.contrast import is_aim, negate
-from bot.contrast import swap_direction as _swap
+from bot.ground.contrast import is_aim, negate
+from bot.ground.contrast import swap_direction as _swap
 
 __all__ = ["change_number", "flip_negation", "perturbations", "swap_direction"]
 
@@ -52,7 +52,7 @@ def _usable(text: str, edited: str | None) -> str | None:
 
 def flip_negation(text: str) -> str | None:
     """A negation removed or added (falling back to a direction swap): see
-    :func:`bot.contrast.negate`. Statements of aim ("We study whether ...") are left alone:
+    :func:`bot.ground.contrast.negate`. Statements of aim ("We study whether ...") are left alone:
     negating them changes no finding."""
     if is_aim(text):
         return None
@@ -60,7 +60,7 @@ def flip_negation(text: str) -> str | None:
 
 
 def swap_direction(text: str) -> str | None:
-    """:func:`bot.contrast.swap_direction`, refusing edits that break the verb."""
+    """:func:`bot.ground.contrast.swap_direction`, refusing edits that break the verb."""
     return _usable(text, _swap(text))
 
 

@@ -1,0 +1,1 @@
+"""Generation: answers, chat turns, lay summaries, newsletters, readability."""

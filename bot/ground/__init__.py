@@ -1,0 +1,1 @@
+"""Grounding: the citation verifier, the entailment model, the LLM judge, checking user text."""

@@ -1,0 +1,2 @@
+"""Getting papers in: input readers, the ingest pipeline, one record per paper, fetching
+from arXiv."""

@@ -1,0 +1,1 @@
+"""Language models: prompt templates and the chat-model providers."""

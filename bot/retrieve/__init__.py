@@ -1,0 +1,1 @@
+"""Retrieval: hybrid vector + BM25 search, rank fusion, paper lookup by id or alias."""

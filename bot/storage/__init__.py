@@ -1,0 +1,1 @@
+"""The application's own SQLite files: chat sessions and the generation cache."""

@@ -1,0 +1,2 @@
+"""Text primitives: sentences with offsets, token-aware chunks, LaTeX clean-up, injection
+filtering."""
