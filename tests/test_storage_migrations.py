@@ -110,6 +110,9 @@ def test_fresh_files_get_the_latest_version_and_todays_schema(tmp_path: Path) ->
 
     assert _version(sessions.path) == len(sessions_module.MIGRATIONS)
     assert _version(cache.path) == len(cache_module.MIGRATIONS)
+    conn = sqlite3.connect(sessions.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # as before
+    conn.close()
     # migration 1 creates exactly what the stores created before migrations were numbered
     assert _schema(sessions.path) == _schema(FIXTURES / "sessions_v0.sqlite3")
     assert _schema(cache.path) == _schema(FIXTURES / "generations_v0.sqlite3")
