@@ -11,21 +11,32 @@ Each entry also records the papers it was made from (ids and content hashes, in
 
 Values are JSON objects. The cache never raises on a broken or locked file: it then behaves
 as a miss (the result is regenerated) rather than failing the command.
+
+The schema is versioned: each connection applies the :data:`MIGRATIONS` the file lacks (see
+:mod:`bot.storage.migrations`). A file written by a newer paperbot is neither read nor written:
+the cache logs a warning naming it (once) and behaves as a miss.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GenerationCache", "cache_key"]
+from bot.storage.migrations import Migration, SchemaVersionError, migrate
 
-_SCHEMA = """
+__all__ = ["MIGRATIONS", "GenerationCache", "cache_key"]
+
+log = logging.getLogger(__name__)
+
+# Migration 1 is the schema as it was before migrations were numbered ("IF NOT EXISTS": such a
+# file, at version 0, already has these tables; one from before ``generation_papers`` gains it).
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS generations (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -38,6 +49,11 @@ CREATE TABLE IF NOT EXISTS generation_papers (
 );
 CREATE INDEX IF NOT EXISTS generation_papers_ref ON generation_papers (ref);
 """
+
+# The schema's history, oldest first; append a new Migration to change it (never edit one).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "generations and the papers each was made from", _SCHEMA_1),
+)
 
 
 def _paper_refs(parts: Mapping[str, Any], value: Mapping[str, Any]) -> list[str]:
@@ -64,15 +80,28 @@ class GenerationCache:
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
+        self._warned = False
 
     @classmethod
     def for_home(cls, home: Path, enabled: bool = True) -> GenerationCache:
         return cls(Path(home) / "cache" / "generations.sqlite3", enabled)
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection to the migrated file; raises ``sqlite3.Error`` (also for a file from a
+        newer paperbot, after warning about it), which every caller turns into a miss."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10)
-        conn.executescript(_SCHEMA)
+        try:
+            migrate(conn, self.path, MIGRATIONS, "generation cache")
+        except SchemaVersionError as exc:
+            conn.close()
+            if not self._warned:
+                log.warning("%s; it is not used: generations are not cached", exc)
+                self._warned = True
+            raise sqlite3.DatabaseError(str(exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def get(self, key: str) -> dict[str, Any] | None:

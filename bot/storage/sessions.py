@@ -6,7 +6,9 @@ prints it (text, citations, verification counts, mode, model, timings). The CLI'
 ``paperbot chat --session ID`` and the HTTP API's ``session_id`` resume a session.
 
 One short-lived connection per operation (WAL mode), so the CLI and the server can share the
-file and the server's worker threads need no shared connection.
+file and the server's worker threads need no shared connection. The schema is versioned: the
+first connection of a store applies the :data:`MIGRATIONS` the file lacks (see
+:mod:`bot.storage.migrations`), and a file from a newer paperbot is refused with a StoreError.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import InputError, StoreError
+from bot.storage.migrations import Migration, migrate
 
-__all__ = ["Session", "SessionStore", "Turn", "new_session_id"]
+__all__ = ["MIGRATIONS", "Session", "SessionStore", "Turn", "new_session_id"]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-_SCHEMA = """
+# Migration 1 is the schema as it was before migrations were numbered ("IF NOT EXISTS": such a
+# file, at version 0, already has these tables).
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL DEFAULT '',
@@ -51,6 +56,9 @@ CREATE TABLE IF NOT EXISTS turns (
     PRIMARY KEY (session_id, n)
 );
 """
+
+# The schema's history, oldest first; append a new Migration to change it (never edit one).
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "sessions and their turns", _SCHEMA_1),)
 
 
 def new_session_id() -> str:
@@ -149,8 +157,8 @@ class SessionStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
             if not self._ready:
+                migrate(conn, self.path, MIGRATIONS, "session database")
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
                 self._ready = True
             with conn:
                 yield conn
