@@ -241,3 +241,52 @@ def test_one_model_serves_concurrent_calls_with_their_own_results() -> None:
     gate.set()
     slow.join(30)
     assert results["slow"].text == "slow reply" and results["fast"].text == "fast reply"
+
+
+class _Llama:
+    """Stands in for ``llama_cpp.Llama`` at its boundary: records each request and how many
+    ran at once (llama.cpp is not safe to call from two threads)."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        self.running = 0
+        self.most = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def create_chat_completion(self, **payload: Any) -> dict[str, Any]:
+        with self._lock:
+            self.payloads.append(payload)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.entered.set()
+        self.release.wait(30)
+        with self._lock:
+            self.running -= 1
+        message = {"content": "A local reply."}
+        return {"choices": [{"message": message}], "usage": {"prompt_tokens": 3}}
+
+
+def test_the_local_provider_takes_per_call_options_one_call_at_a_time() -> None:
+    from bot.llm.providers import _make_llamacpp_chat_class
+
+    llama = _Llama()
+    chat = _make_llamacpp_chat_class()(llama=llama, model_name="tiny", max_tokens=256)
+    model = LangChainModel("local", "tiny", chat, RetryPolicy(max_retries=0), serial=True)
+    results: list[Generation] = []
+    first = threading.Thread(
+        target=lambda: results.append(model.invoke([("user", "a")], Options(max_tokens=64)))
+    )
+    first.start()
+    assert llama.entered.wait(30)
+    second = threading.Thread(target=lambda: results.append(model.invoke([("user", "b")])))
+    second.start()
+    second.join(0.5)  # waits for the first call (bounded: the assertion is on the order)
+    assert len(llama.payloads) == 1
+    llama.release.set()
+    first.join(30)
+    second.join(30)
+    assert [r.text for r in results] == ["A local reply.", "A local reply."]
+    assert llama.most == 1
+    assert [p["max_tokens"] for p in llama.payloads] == [64, 256]

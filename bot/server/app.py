@@ -680,7 +680,7 @@ def _ingest_upload(
                     )
                 out.write(chunk)
         control = current_control()
-        # Parse outside the bot's lock (a hostile file cannot stall other requests), PDFs in a
+        # Parse outside the write lock (a hostile file cannot stall other requests), PDFs in a
         # worker process with time and memory budgets; at most two parses at once.
         while not parsing.acquire(timeout=0.1):
             if control is not None:
