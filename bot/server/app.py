@@ -209,22 +209,36 @@ def create_app(
     bot = bot or PaperBot(settings)
     # No server-wide lock: requests run concurrently, and only what is shared and not safe
     # to use at once is guarded - store writes (one at a time, with the store's writer
-    # lock), the check for another process's writes, the one-time wrapping of the model.
-    # The bot builds each lazy part once; the local model serialises its own calls.
+    # lock; the check for another process's writes takes the same lock), the one-time
+    # wrapping of the model. The bot builds each lazy part once; the local model serialises
+    # its own calls.
     writes = threading.Lock()
-    refreshing = threading.Lock()
     wrapping = threading.Lock()
     parsing = threading.BoundedSemaphore(2)  # uploads parsed at once (outside any lock)
 
+    def cancellable_model() -> None:
+        """Wrap the bot's model once, so that generations stop on cancellation."""
+        if bot._llm is None or isinstance(bot._llm, CancellableLLM):
+            return
+        with wrapping:
+            llm = bot.llm
+            if llm is not None and not isinstance(llm, CancellableLLM):
+                bot._llm = CancellableLLM(llm)
+
+    def current_view() -> None:
+        """Reopen the store if another process wrote to it. Skipped while this process
+        writes (the write refreshes under the writer lock itself) or another request is
+        already refreshing: the store is never reopened under a running write."""
+        if writes.acquire(blocking=False):
+            try:
+                bot.store.refresh()
+            finally:
+                writes.release()
+
     def prepared() -> None:
         """Generations stop on cancellation; the store's view is current."""
-        if not isinstance(bot._llm, CancellableLLM):
-            with wrapping:
-                llm = bot.llm
-                if llm is not None and not isinstance(llm, CancellableLLM):
-                    bot._llm = CancellableLLM(llm)
-        with refreshing:
-            bot.store.refresh()
+        cancellable_model()
+        current_view()
 
     def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` for a request, after :func:`prepared` (no lock held while it runs)."""
@@ -243,7 +257,11 @@ def create_app(
 
         control = current_control()
         with control.locked(writes) if control is not None else writes:
-            return call(fn, *args, **kwargs)
+            if control is not None:
+                control.check()
+            cancellable_model()
+            bot.store.refresh()
+            return fn(*args, **kwargs)
 
     async def bounded(request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` under the request's deadline; cancelled when the client leaves."""
