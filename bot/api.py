@@ -12,9 +12,11 @@ Dependencies are passed in or built lazily from settings on first use, so constr
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import ConfigError, InputError
 from bot.settings import Settings, load_settings
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from bot.ingest.fetch import FetchReport
     from bot.ingest.library import RemoveReport
     from bot.ingest.pipeline import Progress
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
     from bot.retrieve.search import Retriever
     from bot.storage.cache import GenerationCache
     from bot.storage.sessions import SessionStore
@@ -40,6 +42,28 @@ if TYPE_CHECKING:
 __all__ = ["PaperBot"]
 
 _UNSET: Any = object()
+T = TypeVar("T")
+
+
+def _built_once(
+    attr: str, missing: Any = None
+) -> Callable[[Callable[[Any], T]], Callable[[Any], T]]:
+    """A lazily built part, built once even when concurrent requests ask for it first:
+    once ``attr`` is set it is returned without locking; until then the builder runs under
+    the bot's build lock (and sees a part another thread built meanwhile)."""
+
+    def decorate(build: Callable[[Any], T]) -> Callable[[Any], T]:
+        @functools.wraps(build)
+        def get(self: Any) -> T:
+            value = getattr(self, attr, missing)
+            if value is not missing:
+                return value  # type: ignore[no-any-return]
+            with self._building:
+                return build(self)
+
+        return get
+
+    return decorate
 
 
 class PaperBot:
@@ -51,7 +75,7 @@ class PaperBot:
         *,
         embedder: Embedder | None = None,
         store: PaperStore | None = None,
-        llm: ChatLLM | None = _UNSET,
+        llm: ChatModel | None = _UNSET,
     ) -> None:
         self.settings = settings or load_settings()
         self._embedder = embedder
@@ -59,9 +83,11 @@ class PaperBot:
         self._llm = llm
         self._verifier: Verifier | None = None
         self._retriever: Retriever | None = None
+        self._building = threading.RLock()  # lazily built parts are built once
 
     # --- lazily built parts -----------------------------------------------------------
     @property
+    @_built_once("_embedder")
     def embedder(self) -> Embedder:
         if self._embedder is None:
             from bot.index.embeddings import make_embedder
@@ -70,6 +96,7 @@ class PaperBot:
         return self._embedder
 
     @property
+    @_built_once("_store")
     def store(self) -> PaperStore:
         if self._store is None:
             from bot.index.store import PaperStore
@@ -78,7 +105,8 @@ class PaperBot:
         return self._store
 
     @property
-    def llm(self) -> ChatLLM | None:
+    @_built_once("_llm", _UNSET)
+    def llm(self) -> ChatModel | None:
         """The generation model, or ``None`` in extractive mode."""
         if self._llm is _UNSET:
             from bot.llm.providers import make_llm
@@ -87,6 +115,7 @@ class PaperBot:
         return self._llm
 
     @property
+    @_built_once("_verifier")
     def verifier(self) -> Verifier:
         """The citation verifier: the shipped entailment model, plus the configured model as
         a judge when ``PAPERBOT_VERIFY`` is ``llm`` or ``both``. The embedder it uses for
@@ -107,7 +136,7 @@ class PaperBot:
             )
         return self._verifier
 
-    def _judge_llm(self) -> ChatLLM:
+    def _judge_llm(self) -> ChatModel:
         """The OpenAI-compatible model that judges citations (PAPERBOT_VERIFY=llm|both)."""
         if self.llm is not None and self.llm.mode == "openai":
             return self.llm
@@ -123,6 +152,7 @@ class PaperBot:
         return judge
 
     @property
+    @_built_once("_retriever")
     def retriever(self) -> Retriever:
         if self._retriever is None:
             from bot.retrieve.search import Retriever
@@ -257,6 +287,7 @@ class PaperBot:
         ]
 
     @property
+    @_built_once("_sessions")
     def sessions(self) -> SessionStore:
         """Chat sessions (SQLite under the data directory)."""
         if getattr(self, "_sessions", None) is None:
@@ -283,6 +314,7 @@ class PaperBot:
 
     # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
     @property
+    @_built_once("_generation_cache")
     def generation_cache(self) -> GenerationCache:
         """Cache of generated summaries/blurbs (``$PAPERBOT_HOME/cache``), see
         :mod:`bot.storage.cache`."""

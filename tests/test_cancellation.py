@@ -2,9 +2,9 @@
 
 A real ``paperbot serve`` (uvicorn on 127.0.0.1) talks to a scripted slow model: a real
 OpenAI-protocol server that streams one word every 0.3 s and counts the words it managed to
-send. Clients that hang up must stop the work - queued requests never reach the model, a
-running generation stops within a token or two - and the lock must be free at once for the
-next request. A request past ``PAPERBOT_REQUEST_TIMEOUT`` gets 504.
+send. Clients that hang up must stop the work - requests run concurrently (no server-wide
+lock), and every abandoned generation stops within a token or two - and the server answers
+the next request at once. A request past ``PAPERBOT_REQUEST_TIMEOUT`` gets 504.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from tests.test_server_api import Server, copy_store, start_server, stop_server
 pytestmark = [pytest.mark.server, pytest.mark.timeout(1200)]
 
 QUESTION = "How does grokking relate to lazy and rich training dynamics?"
-REPLY = " ".join(["Grokking arises when training moves from lazy to rich dynamics [1]."] * 8)
+REPLY = " ".join(
+    ["Grokking arises when training moves from lazy to rich dynamics [1]."] * 30
+)  # ~100 s of tokens
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def _settled(model: FaultServer, seconds: float = 2.0) -> int:
     return last
 
 
-def test_abandoned_asks_stop_before_and_after_the_first_token(
+def test_abandoned_concurrent_asks_stop_within_a_token(
     slow_server: Server, slow_model: FaultServer
 ) -> None:
     before = slow_model.attempts
@@ -99,21 +101,23 @@ def test_abandoned_asks_stop_before_and_after_the_first_token(
     if not started:
         first.close()
     assert started, slow_server.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-    queued = _raw_post(slow_server.url, "/api/ask", {"question": QUESTION + " Again?"})
-    time.sleep(1.0)
-    queued.close()  # gives up while waiting for the lock: before its first token
+    # a second ask reaches the model while the first is still generating (no server lock)
+    second = _raw_post(slow_server.url, "/api/ask", {"question": QUESTION + " Again?"})
+    both = _wait(lambda: slow_model.attempts == before + 2, 300)
+    second.close()
     sent_at_close = slow_model.tokens_sent
-    first.close()  # gives up during generation: after the first token
+    first.close()
+    assert both, slow_server.log.read_text(encoding="utf-8", errors="replace")[-3000:]
     total_words = len(REPLY.split())
     settled = _settled(slow_model)
-    assert settled - sent_at_close <= 4, (sent_at_close, settled)  # stopped within a token
-    assert settled < total_words
-    # the queued request never reached the model, and the lock is free right away
+    assert settled - sent_at_close <= 8, (sent_at_close, settled)  # each stopped within a token
+    assert settled < 2 * total_words
+    # nothing is left waiting: the next request is answered at once
     t0 = time.monotonic()
     with httpx.Client(base_url=slow_server.url, timeout=120) as client:
         papers = client.get("/api/papers", params={"limit": 1})
     assert papers.status_code == 200 and time.monotonic() - t0 < 10
-    assert slow_model.attempts == before + 1
+    assert slow_model.attempts == before + 2
 
 
 def test_chat_disconnect_stops_the_stream(slow_server: Server, slow_model: FaultServer) -> None:

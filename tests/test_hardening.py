@@ -83,7 +83,7 @@ def test_zlib_bomb_and_slow_pdf_uploads_are_refused_by_name(
     thread = threading.Thread(target=upload)
     thread.start()
     time.sleep(0.5)
-    # the bot's lock is free while the file is parsed: other requests are answered meanwhile
+    # no lock is held while the file is parsed: other requests are answered meanwhile
     stats = client.get("/api/stats")
     answered = time.monotonic()
     thread.join(timeout=900)

@@ -4,8 +4,9 @@ tests/faultserver.py injects: 429 with Retry-After, 500, a stalled response past
 a malformed JSON body, an empty completion; "connection refused" is a port nobody listens on.
 Every fault ends in bounded retries with backoff and then the extractive fallback, marked as
 such (``fallback_from="openai"`` and a one-line note) - never a traceback, never a hang. The
-server counts the attempts. Limits (question length, k, max_tokens, context tokens) end in
-clear one-line errors.
+server counts the attempts. The retry policy runs on a :class:`ManualClock`: the waits are
+recorded, not slept (only the CLI test, a subprocess, still waits its short backoff). Limits
+(question length, k, max_tokens, context tokens) end in clear one-line errors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.errors import ConfigError, InputError, LLMError
 from bot.generate.answer import build_sources, prepare
 from bot.index.embeddings import LocalEmbedder
 from bot.llm.providers import make_llm
+from bot.llm.scripted import ManualClock
 from bot.settings import load_settings
 from bot.text.chunking import count_tokens
 from tests.conftest import cli_env, make_settings
@@ -34,12 +36,21 @@ PAPERBOT = [sys.executable, "-m", "bot.cli.main"]
 FAST = {"llm_timeout": 2.0, "llm_max_retries": 2, "llm_retry_backoff": 0.2}
 
 
-def _bot(home: Path, embedder: LocalEmbedder, url: str, **overrides: object) -> PaperBot:
+def _bot(
+    home: Path, embedder: LocalEmbedder, url: str, clock: ManualClock, **overrides: object
+) -> PaperBot:
     settings = make_settings(
         home, llm_mode="openai", openai_base_url=url, openai_api_key="sk-test", **FAST
     )
     settings = settings.model_copy(update=overrides)
-    return PaperBot(settings, embedder=embedder, llm=make_llm(settings))
+    return PaperBot(settings, embedder=embedder, llm=make_llm(settings, clock=clock))
+
+
+def _backoff(waits: list[float], backoff: float = 0.2) -> None:
+    """``waits`` grew as ``backoff * 2**n``, each jittered down by at most a quarter."""
+    for n, wait in enumerate(waits):
+        full = backoff * 2**n
+        assert 0.75 * full <= wait <= full, waits
 
 
 def _assert_fallback(answer: object, bot: PaperBot) -> str:
@@ -53,13 +64,13 @@ def _assert_fallback(answer: object, bot: PaperBot) -> str:
 
 
 @pytest.mark.parametrize(
-    ("mode", "options", "attempts", "says"),
+    ("mode", "options", "says"),
     [
-        ("429", {"retry_after": 1}, 3, "429"),
-        ("500", {}, 3, "500"),
-        ("stall", {"stall_seconds": 30}, 3, "timed out"),
-        ("malformed", {}, 3, "JSONDecodeError"),
-        ("empty", {}, 3, "empty completion"),
+        ("429", {"retry_after": 1}, "429"),
+        ("500", {}, "500"),
+        ("stall", {"stall_seconds": 30}, "timed out"),
+        ("malformed", {}, "JSONDecodeError"),
+        ("empty", {}, "empty completion"),
     ],
 )
 def test_fault_ends_in_marked_fallback(
@@ -67,90 +78,98 @@ def test_fault_ends_in_marked_fallback(
     embedder: LocalEmbedder,
     mode: str,
     options: dict[str, object],
-    attempts: int,
     says: str,
 ) -> None:
+    clock = ManualClock()
     with FaultServer(mode, **options) as server:  # type: ignore[arg-type]
-        bot = _bot(seed_home, embedder, server.url)
+        bot = _bot(seed_home, embedder, server.url, clock)
         t0 = time.monotonic()
         answer = bot.ask(QUESTION)
         elapsed = time.monotonic() - t0
         seen = server.attempts
     note = _assert_fallback(answer, bot)
-    assert seen == attempts == bot.llm.last_attempts  # type: ignore[union-attr]
-    assert f"after {attempts} attempts" in note and says in note, note
-    assert elapsed < 30, elapsed  # bounded: 3 x 2 s timeout + backoff at worst
-    print(f"{mode}: {seen} attempts, {elapsed:.1f}s -> {note}")
+    assert seen == 3 and "after 3 attempts" in note and says in note, note
+    if mode == "429":
+        assert clock.sleeps == [1.0, 1.0]  # the server's Retry-After, twice
+    else:
+        assert len(clock.sleeps) == 2
+        _backoff(clock.sleeps)
+    assert elapsed < 30, elapsed  # bounded: 3 x 2 s timeout at worst, no real backoff
+    print(f"{mode}: {seen} attempts, waits {clock.sleeps}, {elapsed:.1f}s -> {note}")
 
 
 def test_connection_refused_falls_back(seed_home: Path, embedder: LocalEmbedder) -> None:
-    bot = _bot(seed_home, embedder, refused_url())
-    t0 = time.monotonic()
+    clock = ManualClock()
+    bot = _bot(seed_home, embedder, refused_url(), clock)
     answer = bot.ask(QUESTION)
-    elapsed = time.monotonic() - t0
     note = _assert_fallback(answer, bot)
-    assert bot.llm.last_attempts == 3 and "after 3 attempts" in note  # type: ignore[union-attr]
-    assert "Connection" in note
-    assert elapsed < 30
+    assert "after 3 attempts" in note and "Connection" in note
+    assert len(clock.sleeps) == 2
+    _backoff(clock.sleeps)
 
 
 def test_retry_after_is_honoured_then_succeeds(seed_home: Path, embedder: LocalEmbedder) -> None:
+    clock = ManualClock()
     with FaultServer("429", retry_after=1, fail_first=1) as server:
-        bot = _bot(seed_home, embedder, server.url)
+        bot = _bot(seed_home, embedder, server.url, clock)
         answer = bot.ask(QUESTION)
-        times = list(server.times)
-    assert len(times) == 2
-    assert times[1] - times[0] >= 0.9  # waited the server's Retry-After (1 s), not less
+        seen = server.attempts
+    assert seen == 2
+    assert clock.sleeps == [1.0]  # waited the server's Retry-After (1 s), not a backoff
     assert not any(n.startswith("model failed") for n in answer.notes), answer.notes
     assert answer.draft == "The answer is in the sources [1]."  # the model's reply was used
 
 
 def test_retry_after_beyond_cap_gives_up_at_once(seed_home: Path, embedder: LocalEmbedder) -> None:
+    clock = ManualClock()
     with FaultServer("429", retry_after=600) as server:
-        bot = _bot(seed_home, embedder, server.url, llm_retry_max_wait=5.0)
-        t0 = time.monotonic()
+        bot = _bot(seed_home, embedder, server.url, clock, llm_retry_max_wait=5.0)
         answer = bot.ask(QUESTION)
-        elapsed = time.monotonic() - t0
         seen = server.attempts
     note = _assert_fallback(answer, bot)
     assert seen == 1 and "after 1 attempt " in note
-    assert elapsed < 15
+    assert clock.sleeps == []
 
 
 def test_deadline_bounds_the_retries(seed_home: Path, embedder: LocalEmbedder) -> None:
+    clock = ManualClock()
     with FaultServer("stall", stall_seconds=30) as server:
-        bot = _bot(seed_home, embedder, server.url, llm_max_retries=10, llm_deadline=3.0)
+        bot = _bot(seed_home, embedder, server.url, clock, llm_max_retries=10, llm_deadline=3.0)
         answer = bot.ask(QUESTION)
         seen = server.attempts
     _assert_fallback(answer, bot)
-    assert 1 <= seen <= 2  # 10 retries allowed, but no attempt starts after 3 s
+    # 10 retries allowed, but no attempt starts after 3 s (each one times out after 2 s)
+    assert 1 <= seen <= 2 and len(clock.sleeps) == seen - 1
 
 
 def test_streaming_retries_before_the_first_token(seed_home: Path, embedder: LocalEmbedder) -> None:
+    clock = ManualClock()
     with FaultServer("500", fail_first=1) as server:
-        bot = _bot(seed_home, embedder, server.url)
+        bot = _bot(seed_home, embedder, server.url, clock)
         tokens: list[str] = []
         answer = bot.ask(QUESTION, on_token=tokens.append)
         seen = server.attempts
-    assert seen == 2
+    assert seen == 2 and len(clock.sleeps) == 1
     assert "".join(tokens) == "The answer is in the sources [1]."
     assert not any(n.startswith("model failed") for n in answer.notes)
     with FaultServer("empty") as server:
-        bot = _bot(seed_home, embedder, server.url)
+        bot = _bot(seed_home, embedder, server.url, clock)
         answer = bot.ask(QUESTION, on_token=tokens.append)
         assert server.attempts == 3
     _assert_fallback(answer, bot)
 
 
 def test_direct_call_raises_one_line_llm_error(tmp_path: Path) -> None:
+    clock = ManualClock()
     with FaultServer("500") as server:
         settings = make_settings(tmp_path, llm_mode="openai", openai_base_url=server.url, **FAST)
-        llm = make_llm(settings)
+        llm = make_llm(settings, clock=clock)
         assert llm is not None
         with pytest.raises(LLMError) as info:
             llm.invoke([("user", "hi")])
     message = str(info.value)
     assert "\n" not in message and "after 3 attempts" in message and "500" in message
+    assert len(clock.sleeps) == 2
 
 
 def _cli_env(home: Path, **extra: str) -> dict[str, str]:

@@ -20,8 +20,10 @@ from bot.generate.summarize import (
     summary_options,
 )
 from bot.index.embeddings import LocalEmbedder
+from bot.llm.base import ChatModel
 from bot.llm.prompts import prompts_dir
-from bot.llm.providers import ChatLLM, make_llm
+from bot.llm.providers import make_llm
+from bot.llm.scripted import ScriptedModel
 from bot.retrieve.lookup import AmbiguousPaperError
 from bot.storage.cache import GenerationCache, cache_key
 from bot.text.latex import clean_latex
@@ -232,15 +234,15 @@ def test_changed_prompt_or_model_changes_the_cache_key(
 ) -> None:
     """The key covers the prompt files' hashes and the model: editing a prompt regenerates."""
     paper = seed_bot.find_paper(FISHER)
-    llm = ChatLLM("local", "SmolLM2-135M-Instruct.Q4_1", chat_model=None)  # never invoked
+    llm = ScriptedModel(mode="local", model="SmolLM2-135M-Instruct.Q4_1")  # never invoked
     opts = summary_options(seed_bot.settings, None, None, None, "summary")
 
-    def key(model: ChatLLM | None) -> str:
+    def key(model: ChatModel | None) -> str:
         return cache_key("summary", cache_parts(paper, opts, model, seed_bot.verifier))
 
     before = key(llm)
     assert before == key(llm)  # stable
-    assert before != key(None) != key(ChatLLM("openai", "gpt-4o-mini", chat_model=None))
+    assert before != key(None) != key(ScriptedModel(mode="openai", model="gpt-4o-mini"))
     changed = tmp_path / "prompts"
     shutil.copytree(prompts_dir(), changed)
     path = changed / "lay_summary.md"

@@ -32,7 +32,7 @@ from bot.types import Answer, Citation, Paper, SearchHit, Sentence
 if TYPE_CHECKING:
     from bot.ground.sentence_scorer import SentenceScorer
     from bot.ground.verify import Support, Verifier
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
     from bot.retrieve.search import Retriever
     from bot.settings import Settings
 
@@ -441,7 +441,7 @@ def answer_without_model(prep: Prepared) -> Answer:
     return _result(prep, prep.extractive, "extractive", "none")
 
 
-def abstain_before_model(prep: Prepared, llm: ChatLLM) -> Answer:
+def abstain_before_model(prep: Prepared, llm: ChatModel) -> Answer:
     prep.notes.append(
         f"no source sentence is relevant enough (best {prep.best_relevance:.2f}); abstained "
         "without calling the model"
@@ -449,7 +449,7 @@ def abstain_before_model(prep: Prepared, llm: ChatLLM) -> Answer:
     return _result(prep, None, llm.mode, llm.model)
 
 
-def fallback_after_error(prep: Prepared, llm: ChatLLM, error: Exception) -> Answer:
+def fallback_after_error(prep: Prepared, llm: ChatModel, error: Exception) -> Answer:
     prep.notes.append(f"model failed, extractive answer shown: {error}")
     return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode)
 
@@ -458,7 +458,7 @@ def finish(
     prep: Prepared,
     text: str,
     verifier: Verifier,
-    llm: ChatLLM,
+    llm: ChatModel,
     settings: Settings,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
@@ -502,7 +502,7 @@ def answer_question(
     question: str,
     retriever: Retriever,
     verifier: Verifier,
-    llm: ChatLLM | None,
+    llm: ChatModel | None,
     settings: Settings,
     k: int | None = None,
     on_token: Callable[[str], None] | None = None,

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import LLMError
 from bot.generate.answer import check_question
 from bot.ground.verify import content_words, strip_markers
+from bot.llm.base import Options
 from bot.llm.prompts import load_prompt
 from bot.storage.sessions import Turn, check_session_id, new_session_id
 from bot.text.sanitize import redact
 
 if TYPE_CHECKING:
     from bot.api import PaperBot
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
     from bot.settings import Settings
     from bot.types import Answer
 
@@ -156,15 +157,8 @@ _QUESTION_START = re.compile(
 )
 
 
-def _brief(llm: ChatLLM, max_tokens: int = 64) -> ChatLLM:
-    """The same model with a small token budget (a rewrite is one line)."""
-    from bot.llm.providers import ChatLLM
-
-    try:
-        model = llm.chat_model.model_copy(update={"max_tokens": max_tokens})
-    except Exception:  # not a pydantic chat model: use it as it is
-        return llm
-    return ChatLLM(llm.mode, llm.model, model)
+# A rewrite is one line: a small token budget for that call (the model's retry policy holds).
+REWRITE_OPTIONS = Options(max_tokens=64)
 
 
 def _clean_model_line(text: str, limit: int) -> str | None:
@@ -193,7 +187,7 @@ def _clean_model_line(text: str, limit: int) -> str | None:
 
 
 def rewrite_question(
-    question: str, history: list[Turn], llm: ChatLLM | None, settings: Settings
+    question: str, history: list[Turn], llm: ChatModel | None, settings: Settings
 ) -> Rewrite:
     """The standalone question for ``question`` given the session ``history`` (oldest first)."""
     started = time.perf_counter()
@@ -214,7 +208,7 @@ def rewrite_question(
 
 
 def _rewrite(
-    question: str, history: list[Turn], llm: ChatLLM | None, settings: Settings
+    question: str, history: list[Turn], llm: ChatModel | None, settings: Settings
 ) -> Rewrite:
     if not history or not is_follow_up(question):
         return Rewrite(question, question, "none")
@@ -225,7 +219,7 @@ def _rewrite(
     prompt = load_prompt("condense_question")
     messages = prompt.render(history=_history_text(history), question=question)
     try:
-        text = _brief(llm).invoke(messages).text
+        text = llm.invoke(messages, REWRITE_OPTIONS).text
     except LLMError as exc:
         return Rewrite(question, rules, "rules", [f"rewrite model failed, rules used: {exc}"])
     limit = min(settings.max_question_chars, 3 * len(question) + 300)

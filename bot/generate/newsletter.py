@@ -44,7 +44,7 @@ from bot.types import Digest, DigestSection, LaySummary, Paper
 if TYPE_CHECKING:
     from bot.api import PaperBot
     from bot.ground.verify import Verifier
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
     from bot.settings import Settings
     from bot.storage.cache import GenerationCache
 
@@ -295,7 +295,7 @@ def build_digest(
     papers: Sequence[Paper],
     *,
     verifier: Verifier,
-    llm: ChatLLM | None,
+    llm: ChatModel | None,
     settings: Settings,
     group: bool = False,
     title: str | None = None,

@@ -51,7 +51,7 @@ from bot.types import Citation, GlossaryEntry, LaySummary, Paper, Sentence
 
 if TYPE_CHECKING:
     from bot.ground.verify import Verifier
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
     from bot.settings import Settings
     from bot.storage.cache import GenerationCache
 
@@ -528,7 +528,7 @@ def _generate(
     paper: Paper,
     sentences: list[Sentence],
     verifier: Verifier,
-    llm: ChatLLM,
+    llm: ChatModel,
     opts: SummaryOptions,
 ) -> LaySummary:
     prompt = load_prompt(_PROMPTS[opts.kind])
@@ -636,7 +636,7 @@ def _generate(
 
 
 def cache_parts(
-    paper: Paper, opts: SummaryOptions, llm: ChatLLM | None, verifier: Verifier
+    paper: Paper, opts: SummaryOptions, llm: ChatModel | None, verifier: Verifier
 ) -> dict[str, Any]:
     parts: dict[str, Any] = {
         "version": SUMMARY_VERSION,
@@ -666,7 +666,7 @@ def summarize_paper(
     paper: Paper,
     *,
     verifier: Verifier,
-    llm: ChatLLM | None,
+    llm: ChatModel | None,
     settings: Settings,
     audience: str | None = None,
     grade: float | None = None,

@@ -19,7 +19,7 @@ from bot.errors import LLMError
 from bot.llm.prompts import load_prompt
 
 if TYPE_CHECKING:
-    from bot.llm.providers import ChatLLM
+    from bot.llm.base import ChatModel
 
 __all__ = ["VERDICTS", "LLMJudge", "Verdict", "parse_verdict"]
 
@@ -58,7 +58,7 @@ def parse_verdict(text: str) -> Verdict:
 class LLMJudge:
     """Asks ``llm`` for a verdict on each (claim, evidence) pair, one request per pair."""
 
-    def __init__(self, llm: ChatLLM) -> None:
+    def __init__(self, llm: ChatModel) -> None:
         self.llm = llm
         self.prompt = load_prompt("verify_judge")
 

@@ -1,1 +1,1 @@
-"""Language models: prompt templates and the chat-model providers."""
+"""Language models: the :class:`ChatModel` interface, the provider registry and prompts."""

@@ -1,4 +1,4 @@
-"""Generation providers behind one narrow interface, and the factory that picks one.
+"""The built-in providers, registered by name (see :mod:`bot.llm.registry`).
 
 Modes (``PAPERBOT_LLM_MODE``; ``auto`` takes the first that is available):
 
@@ -13,44 +13,36 @@ Modes (``PAPERBOT_LLM_MODE``; ``auto`` takes the first that is available):
    per answer and almost none of its sentences passed verification
    (``benchmarks/results/groundedness.md``), so it is not the default.
 
-Both models are LangChain chat models (runnables), so chains compose them the same way.
+Both models are LangChain chat models (runnables) wrapped as :class:`LangChainModel`, a
+:class:`bot.llm.base.ChatModel` whose calls run under the one retry policy.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
+import contextlib
+import dataclasses
 import os
-import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ConfigError, LLMError, LLMUnavailableError
+from bot.errors import ConfigError, LLMUnavailableError
+from bot.llm.base import Generation, Options, Request, RetryingModel
+from bot.llm.registry import make_llm, register_provider
+from bot.llm.retry import RetryPolicy, one_line
 
 if TYPE_CHECKING:
-    from bot.llm.prompts import Prompt
     from bot.settings import Settings
 
 __all__ = [
-    "ChatLLM",
-    "EmptyCompletionError",
-    "Generation",
-    "RetryPolicy",
+    "WRITTEN_ANSWERS_HINT",
+    "LangChainModel",
     "default_gguf",
     "make_llm",
     "resolve_mode",
     "written_answers_hint",
 ]
-
-
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 def default_gguf() -> Path | None:
@@ -90,221 +82,50 @@ def written_answers_hint(settings: Settings) -> str | None:
     return None
 
 
-class EmptyCompletionError(Exception):
-    """The model answered, but with no text (treated as a failed, retryable request)."""
+class LangChainModel(RetryingModel):
+    """A LangChain chat model (runnable) as a :class:`bot.llm.base.ChatModel`.
 
-
-# HTTP statuses worth another try: timeout, conflict/lock, rate limit, server errors.
-_RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    return int(status) if isinstance(status, int) else None
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait (``Retry-After``/``retry-after-ms``), if any."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            parsed = email.utils.parsedate_tz(raw)
-            if parsed is not None:
-                return max(0.0, email.utils.mktime_tz(parsed) - time.time())
-    return None
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Transient failures: timeouts, refused/dropped connections, 408/409/429/5xx, a malformed
-    or empty response. Authentication, bad requests and unknown models are not retried."""
-    if isinstance(exc, EmptyCompletionError | json.JSONDecodeError | TimeoutError):
-        return True
-    if isinstance(exc, ConnectionError):
-        return True
-    status = _status_of(exc)
-    if status is not None:
-        return status in _RETRY_STATUSES or status >= 500
-    try:
-        import httpx
-        import openai
-    except ImportError:  # pragma: no cover - both ship with langchain-openai
-        return False
-    retry_types: tuple[type[BaseException], ...] = (
-        openai.APIConnectionError,  # includes APITimeoutError
-        openai.APIResponseValidationError,  # a 2xx body that is not the expected JSON
-        httpx.TransportError,
-        httpx.DecodingError,
-    )
-    if isinstance(exc, retry_types):
-        return True
-    # A malformed body can surface as a KeyError/TypeError/ValueError while parsing it; the
-    # JSON decoder error is chained as the cause.
-    cause = exc.__cause__ or exc.__context__
-    return isinstance(cause, json.JSONDecodeError)
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded retries with exponential backoff (plus jitter) that honour ``Retry-After``.
-
-    ``max_retries`` extra attempts after the first; waits grow ``backoff * 2**n`` up to
-    ``max_wait``; a server's ``Retry-After`` is honoured when it is at most ``max_wait`` (a
-    longer one ends the retries at once: better the extractive fallback now than a wait the
-    user did not ask for). No new attempt starts once ``deadline`` seconds have passed since
-    the first, so one call takes at most about ``deadline + timeout``."""
-
-    max_retries: int = 2
-    backoff: float = 0.5
-    max_wait: float = 20.0
-    deadline: float = 120.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(
-            max_retries=settings.llm_max_retries,
-            backoff=settings.llm_retry_backoff,
-            max_wait=settings.llm_retry_max_wait,
-            deadline=settings.llm_deadline,
-        )
-
-    def next_wait(self, exc: BaseException, attempt: int, start: float) -> float | None:
-        """Seconds to sleep before attempt ``attempt + 1``, or ``None`` to give up."""
-        if attempt > self.max_retries or not _retryable(exc):
-            return None
-        asked = _retry_after(exc)
-        if asked is not None:
-            if asked > self.max_wait:
-                return None
-            wait = asked
-        else:
-            wait = min(self.backoff * 2 ** (attempt - 1), self.max_wait)
-            wait *= 1 - 0.25 * random.random()  # jitter: never more than the computed wait
-        if time.monotonic() - start + wait >= self.deadline:
-            return None
-        return wait
-
-    def error(self, what: str, exc: BaseException, attempts: int, start: float) -> LLMError:
-        elapsed = time.monotonic() - start
-        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f}s"
-        return LLMError(_one_line(f"{what} failed {tries}", exc))
-
-    def run(
-        self,
-        once: Callable[[], Generation],
-        describe: Callable[[], str],
-        on_attempt: Callable[[int], None] | None = None,
-    ) -> Generation:
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            if on_attempt is not None:
-                on_attempt(attempt)
-            try:
-                return once()
-            except Exception as exc:
-                wait = self.next_wait(exc, attempt, start)
-                if wait is None:
-                    raise self.error(describe(), exc, attempt, start) from exc
-                time.sleep(wait)
-
-
-class ChatLLM:
-    """A chat model (LangChain runnable) plus the mode and model name it reports."""
+    Prompt files run as the LCEL chain ``prompt | model``; per-call :class:`Options` are bound
+    to the model for that call only (``model.bind(max_tokens=..., ...)``). ``serial``: one
+    call at a time (an in-process llama.cpp model is not safe to call from two threads)."""
 
     def __init__(
-        self, mode: str, model: str, chat_model: Any, retry: RetryPolicy | None = None
+        self,
+        mode: str,
+        model: str,
+        chat_model: Any,
+        retry: RetryPolicy | None = None,
+        *,
+        serial: bool = False,
     ) -> None:
-        self.mode = mode
-        self.model = model
+        super().__init__(mode, model, retry)
         self.chat_model = chat_model
-        # Without an explicit policy: no retries for an in-process model (its failures are
-        # not transient), the defaults for a remote one.
-        self.retry = retry or RetryPolicy(max_retries=0 if mode == "local" else 2)
-        self.last_attempts = 0  # requests made by the last call (for tests and notes)
+        self._serial = threading.Lock() if serial else None
 
-    def _call(self, run: Callable[[], Any]) -> Generation:
-        """``run()`` (returns a chat message) under the retry policy, as a Generation."""
+    def _runnable(self, request: Request, options: Options) -> tuple[Any, Any]:
+        """The runnable for this call and its input."""
+        given = options.given()
+        model = self.chat_model.bind(**given) if given else self.chat_model
+        if request.prompt is not None:
+            return request.prompt.to_langchain() | model, dict(request.values or {})
+        return model, _lc_messages(request.messages)
 
-        def once() -> Generation:
-            message = run()
-            usage = getattr(message, "usage_metadata", None) or {}
-            text = str(getattr(message, "content", "") or "")
-            if not text.strip():
-                raise EmptyCompletionError("the model returned an empty completion")
-            return Generation(
-                text=text,
-                prompt_tokens=int(usage.get("input_tokens", 0) or 0),
-                completion_tokens=int(usage.get("output_tokens", 0) or 0),
-            )
+    def _generate(self, request: Request, options: Options) -> Generation:
+        runnable, value = self._runnable(request, options)
+        with self._serial or contextlib.nullcontext():
+            message = runnable.invoke(value)
+        usage = getattr(message, "usage_metadata", None) or {}
+        return Generation(
+            text=str(getattr(message, "content", "") or ""),
+            prompt_tokens=int(usage.get("input_tokens", 0) or 0),
+            completion_tokens=int(usage.get("output_tokens", 0) or 0),
+        )
 
-        return self.retry.run(once, self._describe, self._count_attempt)
-
-    def _describe(self) -> str:
-        return f"{self.mode} model '{self.model}'"
-
-    def _count_attempt(self, attempt: int) -> None:
-        self.last_attempts = attempt
-
-    def _stream(self, run: Callable[[], Iterator[Any]]) -> Iterator[str]:
-        """Stream under the retry policy: a failure before the first token is retried, one
-        after it is an :class:`LLMError` (tokens already shown cannot be taken back)."""
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            self.last_attempts = attempt
-            yielded = False
-            try:
-                for chunk in run():
-                    text = str(getattr(chunk, "content", "") or "")
-                    if text:
-                        yielded = True
-                        yield text
-                if not yielded:
-                    raise EmptyCompletionError("the model returned an empty completion")
-                return
-            except Exception as exc:
-                wait = None if yielded else self.retry.next_wait(exc, attempt, start)
-                if wait is None:
-                    raise self.retry.error(self._describe(), exc, attempt, start) from exc
-                time.sleep(wait)
-
-    def invoke(self, messages: Sequence[tuple[str, str]]) -> Generation:
-        return self._call(lambda: self.chat_model.invoke(_lc_messages(messages)))
-
-    def chain(self, prompt: Prompt) -> Any:
-        """The LCEL chain ``prompt | model`` for a prompt file (input: the prompt's variables)."""
-        return prompt.to_langchain() | self.chat_model
-
-    def invoke_prompt(self, prompt: Prompt, values: dict[str, Any]) -> Generation:
-        """Run ``prompt | model`` on ``values`` (with the retry policy)."""
-        chain = self.chain(prompt)
-        return self._call(lambda: chain.invoke(values))
-
-    def stream_prompt(self, prompt: Prompt, values: dict[str, Any]) -> Iterator[str]:
-        """Stream the text of ``prompt | model`` on ``values``."""
-        chain = self.chain(prompt)
-        yield from self._stream(lambda: chain.stream(values))
-
-    def stream(self, messages: Sequence[tuple[str, str]]) -> Iterator[str]:
-        yield from self._stream(lambda: self.chat_model.stream(_lc_messages(messages)))
-
-
-def _one_line(prefix: str, exc: BaseException) -> str:
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    if type(exc).__name__ not in detail and not isinstance(exc, EmptyCompletionError):
-        detail = f"{type(exc).__name__}: {detail}"
-    return f"{prefix}: {detail[:300]}"
+    def _tokens(self, request: Request, options: Options) -> Iterator[str]:
+        runnable, value = self._runnable(request, options)
+        with self._serial or contextlib.nullcontext():
+            for chunk in runnable.stream(value):
+                yield str(getattr(chunk, "content", "") or "")
 
 
 def _lc_messages(messages: Sequence[tuple[str, str]]) -> list[Any]:
@@ -342,13 +163,17 @@ def _make_llamacpp_chat_class() -> Any:
         def _llm_type(self) -> str:
             return "llama-cpp"
 
-        def _payload(self, messages: list[BaseMessage], stop: list[str] | None) -> dict[str, Any]:
+        def _payload(
+            self, messages: list[BaseMessage], stop: list[str] | None, **options: Any
+        ) -> dict[str, Any]:
+            """The llama.cpp request; per-call ``max_tokens``/``temperature`` override the
+            model's (a timeout does not apply in-process)."""
             return {
                 "messages": [
                     {"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages
                 ],
-                "max_tokens": self.max_tokens,
-                "temperature": self.temperature,
+                "max_tokens": options.get("max_tokens") or self.max_tokens,
+                "temperature": options.get("temperature", self.temperature),
                 "stop": stop or [],
             }
 
@@ -359,7 +184,7 @@ def _make_llamacpp_chat_class() -> Any:
             run_manager: Any = None,
             **kwargs: Any,
         ) -> ChatResult:
-            out = self.llama.create_chat_completion(**self._payload(messages, stop))
+            out = self.llama.create_chat_completion(**self._payload(messages, stop, **kwargs))
             usage = out.get("usage") or {}
             message = AIMessage(
                 content=out["choices"][0]["message"].get("content") or "",
@@ -379,7 +204,8 @@ def _make_llamacpp_chat_class() -> Any:
             run_manager: Any = None,
             **kwargs: Any,
         ) -> Iterator[ChatGenerationChunk]:
-            parts = self.llama.create_chat_completion(**self._payload(messages, stop), stream=True)
+            payload = self._payload(messages, stop, **kwargs)
+            parts = self.llama.create_chat_completion(**payload, stream=True)
             for part in parts:
                 delta = part["choices"][0].get("delta", {}).get("content")
                 if delta:
@@ -395,7 +221,7 @@ def _make_llamacpp_chat_class() -> Any:
 _PROMPT_OVERHEAD_TOKENS = 400
 
 
-def _make_local(settings: Settings) -> ChatLLM:
+def _make_local(settings: Settings, retry: RetryPolicy) -> LangChainModel:
     path = settings.local_model_path or default_gguf()
     if path is None:
         raise LLMUnavailableError(
@@ -427,7 +253,7 @@ def _make_local(settings: Settings) -> ChatLLM:
             seed=0,
         )
     except Exception as exc:
-        raise LLMUnavailableError(_one_line(f"cannot load GGUF model {path}", exc)) from exc
+        raise LLMUnavailableError(one_line(f"cannot load GGUF model {path}", exc)) from exc
     name = Path(path).name.removesuffix(".gguf")
     chat_cls = _make_llamacpp_chat_class()
     chat = chat_cls(
@@ -436,11 +262,14 @@ def _make_local(settings: Settings) -> ChatLLM:
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
     )
-    # A local model has no transient faults to retry; an empty completion still fails.
-    return ChatLLM("local", name, chat, RetryPolicy(max_retries=0))
+    # A local model has no transient faults to retry (an empty completion still fails), and
+    # llama.cpp serves one call at a time.
+    return LangChainModel(
+        "local", name, chat, dataclasses.replace(retry, max_retries=0), serial=True
+    )
 
 
-def _make_openai(settings: Settings) -> ChatLLM:
+def _make_openai(settings: Settings, retry: RetryPolicy) -> LangChainModel:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
@@ -459,14 +288,14 @@ def _make_openai(settings: Settings) -> ChatLLM:
         max_tokens=settings.max_tokens,
         stream_usage=True,
     )
-    return ChatLLM("openai", settings.openai_model, chat, RetryPolicy.from_settings(settings))
+    return LangChainModel("openai", settings.openai_model, chat, retry)
 
 
-def make_llm(settings: Settings) -> ChatLLM | None:
-    """The chat model the settings ask for; ``None`` means extractive mode."""
-    mode = resolve_mode(settings)
-    if mode == "openai":
-        return _make_openai(settings)
-    if mode == "local":
-        return _make_local(settings)
+def _make_extractive(settings: Settings, retry: RetryPolicy) -> None:
+    """No model: answers are quoted from the papers."""
     return None
+
+
+register_provider("openai", _make_openai, "any OpenAI-compatible endpoint (langchain-openai)")
+register_provider("local", _make_local, "an in-process GGUF model (llama-cpp-python)")
+register_provider("extractive", _make_extractive, "no model: answers quoted from the papers")

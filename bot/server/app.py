@@ -24,13 +24,15 @@ Routes (JSON shapes are the CLI's ``--json`` shapes; errors are ``{"detail": "..
 ``GET  /healthz``          liveness, no auth
 =========================  ===============================================================
 
-The bot is shared by all requests behind one lock: the embedded store and the local model are
-not made for concurrent use, and a 2-core machine gains nothing from parallel generation.
-Every request runs under a deadline and is cancelled when its client disconnects, also while
-it waits for that lock (:mod:`bot.server.control`). Uploaded files are parsed outside the
-lock (PDFs in a worker process with time and memory budgets); only the store write holds it,
-together with the embedded store's writer lock. Before each request the store's view is
-refreshed if another process wrote to it (:meth:`bot.index.store.PaperStore.refresh`).
+The bot is shared by all requests, which run concurrently: a slow generation does not hold
+up ``/api/search``. Only what cannot be used at once is guarded, each by its own lock: store
+writes (one at a time, together with the embedded store's writer lock), the local llama.cpp
+model (one call at a time, inside its provider), the one-time build of each lazy part of the
+bot. Every request runs under a deadline and is cancelled when its client disconnects, also
+while it waits for the write lock (:mod:`bot.server.control`). Uploaded files are parsed
+outside any lock (PDFs in a worker process with time and memory budgets). Before each
+request the store's view is refreshed if another process wrote to it
+(:meth:`bot.index.store.PaperStore.refresh`).
 API output shows no server file paths unless ``PAPERBOT_EXPOSE_PATHS`` is set.
 """
 
@@ -205,27 +207,60 @@ def create_app(
     ``paperbot serve`` adds the address it binds to)."""
     settings = settings or (bot.settings if bot is not None else load_settings())
     bot = bot or PaperBot(settings)
-    lock = threading.RLock()
-    parsing = threading.BoundedSemaphore(2)  # uploads parsed at once (outside the lock)
+    # No server-wide lock: requests run concurrently, and only what is shared and not safe
+    # to use at once is guarded - store writes (one at a time, with the store's writer
+    # lock; the check for another process's writes takes the same lock), the one-time
+    # wrapping of the model. The bot builds each lazy part once; the local model serialises
+    # its own calls.
+    writes = threading.Lock()
+    wrapping = threading.Lock()
+    parsing = threading.BoundedSemaphore(2)  # uploads parsed at once (outside any lock)
+
+    def cancellable_model() -> None:
+        """Wrap the bot's model once, so that generations stop on cancellation."""
+        if bot._llm is None or isinstance(bot._llm, CancellableLLM):
+            return
+        with wrapping:
+            llm = bot.llm
+            if llm is not None and not isinstance(llm, CancellableLLM):
+                bot._llm = CancellableLLM(llm)
+
+    def current_view() -> None:
+        """Reopen the store if another process wrote to it. Skipped while this process
+        writes (the write refreshes under the writer lock itself) or another request is
+        already refreshing: the store is never reopened under a running write."""
+        if writes.acquire(blocking=False):
+            try:
+                bot.store.refresh()
+            finally:
+                writes.release()
 
     def prepared() -> None:
-        """Under the lock: generations stop on cancellation, the store view is current."""
-        llm = bot.llm
-        if llm is not None and not isinstance(llm, CancellableLLM):
-            bot._llm = CancellableLLM(llm)
-        bot.store.refresh()
+        """Generations stop on cancellation; the store's view is current."""
+        cancellable_model()
+        current_view()
 
-    def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` for a request, after :func:`prepared` (no lock held while it runs)."""
         from bot.server.control import current_control
 
         control = current_control()
-        if control is None:
-            with lock:
-                prepared()
-                return fn(*args, **kwargs)
-        with control.locked(lock):
+        if control is not None:
             control.check()
-            prepared()
+        prepared()
+        return fn(*args, **kwargs)
+
+    def written(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` that writes to the store: one writer at a time (a request waiting for its
+        turn still notices cancellation)."""
+        from bot.server.control import current_control
+
+        control = current_control()
+        with control.locked(writes) if control is not None else writes:
+            if control is not None:
+                control.check()
+            cancellable_model()
+            bot.store.refresh()
             return fn(*args, **kwargs)
 
     async def bounded(request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -246,11 +281,10 @@ def create_app(
     def warm_up() -> None:
         started = time.perf_counter()
         try:
-            with lock:
-                bot.retriever  # noqa: B018 - loads the embedding model and opens the store
-                bot.store.count_papers()
-                bot.verifier  # noqa: B018
-                prepared()
+            bot.retriever  # noqa: B018 - loads the embedding model and opens the store
+            bot.store.count_papers()
+            bot.verifier  # noqa: B018
+            prepared()
         except PaperbotError as exc:
             log.warning("warm-up: %s", exc)
         else:
@@ -290,7 +324,7 @@ def create_app(
     @api.post("/ask", summary="Answer a question with verified citations")
     async def ask(req: AskRequest, request: Request) -> Any:
         check_length(req.question)
-        answer = await bounded(request, locked, bot.ask, req.question, req.k)
+        answer = await bounded(request, call, bot.ask, req.question, req.k)
         return answer.to_dict() if not isinstance(answer, Response) else answer
 
     @api.post(
@@ -308,7 +342,7 @@ def create_app(
         ):
             raise HTTPException(404, f"no session with id '{req.session_id}'")
         if not req.stream:
-            result = await bounded(request, locked, bot.chat, req.question, req.session_id, req.k)
+            result = await bounded(request, call, bot.chat, req.question, req.session_id, req.k)
             return result.to_dict() if not isinstance(result, Response) else result
         return _stream_chat(req, request)
 
@@ -345,7 +379,7 @@ def create_app(
         def work() -> None:
             try:
                 with control.active():
-                    result = locked(
+                    result = call(
                         bot.chat,
                         req.question,
                         req.session_id,
@@ -430,9 +464,9 @@ def create_app(
 
         def run() -> dict[str, Any]:
             if req.paper_id is not None:
-                return public(locked(method, req.paper_id, **options).to_dict(), settings)
+                return public(call(method, req.paper_id, **options).to_dict(), settings)
             ids = list(dict.fromkeys(req.paper_ids or []))
-            summaries = [locked(method, pid, **options).to_dict() for pid in ids]
+            summaries = [call(method, pid, **options).to_dict() for pid in ids]
             return {"summaries": public(summaries, settings)}
 
         return await bounded(request, run)
@@ -442,7 +476,7 @@ def create_app(
         """Per sentence: ``status`` (supported / contradicted / unsupported), ``paper_id``,
         ``quote`` (exact source text), ``start``/``end`` (its offsets in the paper's text) and
         ``score``; the shape of ``paperbot check --json``."""
-        return locked(bot.check, req.text, req.paper_id).to_dict()  # type: ignore[no-any-return]
+        return call(bot.check, req.text, req.paper_id).to_dict()  # type: ignore[no-any-return]
 
     @api.post(
         "/newsletter",
@@ -457,7 +491,7 @@ def create_app(
         method = _method("newsletter")
         digest = await bounded(
             request,
-            locked,
+            call,
             method,
             query=req.query,
             ids=list(dict.fromkeys(req.paper_ids)) if req.paper_ids else None,
@@ -488,7 +522,7 @@ def create_app(
             "title", description="title (A-Z) or recent (most recently added first)."
         ),
     ) -> Any:
-        items = await bounded(request, locked, bot.papers)
+        items = await bounded(request, call, bot.papers)
         if isinstance(items, Response):
             return items
         if sort == "recent":  # ISO timestamps sort as text; papers without one go last
@@ -509,7 +543,7 @@ def create_app(
 
     @api.get("/papers/{paper_id:path}", summary="One paper with its abstract")
     async def paper(paper_id: str, request: Request) -> Any:
-        found = await bounded(request, locked, bot.paper, paper_id)
+        found = await bounded(request, call, bot.paper, paper_id)
         if isinstance(found, Response):
             return found
         return public({**found.to_dict(), "text": found.text}, settings)
@@ -520,7 +554,7 @@ def create_app(
     )
     def remove_paper(paper_id: str) -> dict[str, Any]:
         """The shape of ``paperbot remove ID --json``; 404 when no paper has this id or alias."""
-        report = locked(bot.remove, [paper_id])
+        report = written(bot.remove, [paper_id])
         if report.not_found:
             raise HTTPException(404, f"no paper with id '{paper_id[:200]}'")
         return report.to_dict()  # type: ignore[no-any-return]
@@ -534,10 +568,10 @@ def create_app(
         until: str | None = Query(None, max_length=10, description="YYYY[-MM[-DD]]"),
     ) -> Any:
         """``notes`` says how many papers without a date a date filter left out."""
-        hits = await bounded(request, locked, bot.search, q, k, since=since, until=until)
+        hits = await bounded(request, call, bot.search, q, k, since=since, until=until)
         if isinstance(hits, Response):
             return hits
-        notes = locked(bot.filter_notes, since=since, until=until)
+        notes = call(bot.filter_notes, since=since, until=until)
         return {"results": [h.to_dict() for h in hits], "notes": notes}
 
     @api.get("/formats", summary="The input formats POST /api/ingest reads")
@@ -561,11 +595,11 @@ def create_app(
             Form(description="Read the file as this format instead of by its suffix."),
         ] = None,
     ) -> Any:
-        return await bounded(request, _ingest_upload, bot, settings, locked, parsing, file, format)
+        return await bounded(request, _ingest_upload, bot, settings, written, parsing, file, format)
 
     @api.get("/stats", summary="Paper and chunk counts, models, mode")
     async def stats(request: Request) -> Any:
-        data = await bounded(request, locked, bot.stats)
+        data = await bounded(request, call, bot.stats)
         if isinstance(data, dict) and not settings.expose_paths and not settings.server_mode:
             data["store"] = "embedded"
         return data
@@ -627,7 +661,7 @@ def upload_name(filename: str | None) -> tuple[str, str]:
 def _ingest_upload(
     bot: PaperBot,
     settings: Settings,
-    locked: Callable[..., Any],
+    write: Callable[..., Any],
     parsing: threading.BoundedSemaphore,
     file: UploadFile,
     fmt: str | None = None,
@@ -664,7 +698,7 @@ def _ingest_upload(
                     )
                 out.write(chunk)
         control = current_control()
-        # Parse outside the bot's lock (a hostile file cannot stall other requests), PDFs in a
+        # Parse outside the write lock (a hostile file cannot stall other requests), PDFs in a
         # worker process with time and memory budgets; at most two parses at once.
         while not parsing.acquire(timeout=0.1):
             if control is not None:
@@ -676,7 +710,7 @@ def _ingest_upload(
             parsing.release()
         report = IngestReport(failed=list(result.failures))
         if result.papers:
-            written = locked(bot.add_papers, result.papers)
+            written = write(bot.add_papers, result.papers)
             report.added, report.updated = written.added, written.updated
             report.unchanged, report.chunks_written = written.unchanged, written.chunks_written
             report.failed.extend(written.failed)

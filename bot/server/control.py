@@ -10,8 +10,8 @@ the clock (:func:`run_bounded`) and:
 
 The work notices cancellation at every point where it could wait or spend long:
 
-- **waiting for the bot's lock** (:meth:`RequestControl.acquire` polls instead of blocking),
-  so an abandoned request queued behind another never runs at all;
+- **waiting for a lock** (the server's store-write lock; :meth:`RequestControl.acquire`
+  polls instead of blocking), so an abandoned request queued behind another never runs;
 - **between stages** (:meth:`RequestControl.check`);
 - **on every generated token**: :class:`CancellableLLM` wraps the bot's model so that
   generation streams and checks the flag per token, and a cancelled request stops the model
@@ -24,8 +24,14 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot.llm.base import Generation
+
+if TYPE_CHECKING:
+    from bot.llm.base import ChatModel, Messages, Options, Stream
+    from bot.llm.prompts import Prompt
 
 __all__ = [
     "CancellableLLM",
@@ -116,20 +122,23 @@ def _checkpoint() -> None:
 
 
 class CancellableLLM:
-    """A :class:`bot.llm.providers.ChatLLM` whose generations stop when the request is cancelled.
+    """A :class:`bot.llm.base.ChatModel` whose generations stop when the request is cancelled.
 
     Inside a request (a current :class:`RequestControl`), ``invoke``/``invoke_prompt`` stream
     and check the flag on every token (token counts are then estimated with tiktoken, as for
-    streamed answers); outside one they are the wrapped model's own calls."""
+    streamed answers); outside one they are the wrapped model's own calls. Holds no per-call
+    state: one wrapper serves concurrent requests."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: ChatModel) -> None:
         self.inner = llm
+        self.mode = llm.mode
+        self.model = llm.model
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def _collect(self, tokens: Iterator[str], messages: Any) -> Any:
-        from bot.llm.providers import Generation
+    @staticmethod
+    def _collect(tokens: Stream, messages: Messages) -> Generation:
         from bot.text.chunking import count_tokens
 
         parts = []
@@ -138,32 +147,48 @@ class CancellableLLM:
             parts.append(token)
         text = "".join(parts)
         prompt = sum(count_tokens(str(t)) for _, t in messages) if messages else 0
-        return Generation(text=text, prompt_tokens=prompt, completion_tokens=count_tokens(text))
+        return Generation(
+            text=text,
+            prompt_tokens=prompt,
+            completion_tokens=count_tokens(text),
+            attempts=tokens.attempts,
+        )
 
-    def invoke(self, messages: Any) -> Any:
+    def invoke(self, messages: Messages, options: Options | None = None) -> Generation:
         if current_control() is None:
-            return self.inner.invoke(messages)
+            return self.inner.invoke(messages, options)
         _checkpoint()
-        return self._collect(self.inner.stream(messages), messages)
+        return self._collect(self.inner.stream(messages, options), messages)
 
-    def invoke_prompt(self, prompt: Any, values: dict[str, Any]) -> Any:
+    def invoke_prompt(
+        self, prompt: Prompt, values: Mapping[str, Any], options: Options | None = None
+    ) -> Generation:
         if current_control() is None:
-            return self.inner.invoke_prompt(prompt, values)
+            return self.inner.invoke_prompt(prompt, values, options)
         _checkpoint()
         messages = prompt.render(**values)
-        return self._collect(self.inner.stream_prompt(prompt, values), messages)
+        return self._collect(self.inner.stream_prompt(prompt, values, options), messages)
 
-    def stream_prompt(self, prompt: Any, values: dict[str, Any]) -> Iterator[str]:
+    def stream_prompt(
+        self, prompt: Prompt, values: Mapping[str, Any], options: Options | None = None
+    ) -> Stream:
         _checkpoint()
-        for token in self.inner.stream_prompt(prompt, values):
-            _checkpoint()
-            yield token
+        return self._checked(self.inner.stream_prompt(prompt, values, options))
 
-    def stream(self, messages: Any) -> Iterator[str]:
+    def stream(self, messages: Messages, options: Options | None = None) -> Stream:
         _checkpoint()
-        for token in self.inner.stream(messages):
-            _checkpoint()
-            yield token
+        return self._checked(self.inner.stream(messages, options))
+
+    @staticmethod
+    def _checked(tokens: Stream) -> Stream:
+        """``tokens`` with a cancellation check before each one is passed on."""
+
+        def checked() -> Iterator[str]:
+            for token in tokens:
+                _checkpoint()
+                yield token
+
+        return tokens.with_tokens(checked())
 
 
 async def run_bounded(
