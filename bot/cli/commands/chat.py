@@ -16,7 +16,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from bot.cli.main import (
+from bot.cli.app import (
     JsonOpt,
     KOpt,
     app,
