@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import paths
 from bot.errors import ConfigError, InputError
 from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
     from bot.ground.verify import Verifier
     from bot.index.doctor import DoctorReport
     from bot.index.embeddings import Embedder
-    from bot.index.portability import ExportSummary, ImportReport
     from bot.index.store import PaperStore
     from bot.ingest.fetch import FetchReport
     from bot.ingest.library import RemoveReport
     from bot.ingest.pipeline import Progress
+    from bot.ingest.portability import ExportSummary, ImportReport
     from bot.llm.providers import ChatLLM
     from bot.retrieve.search import Retriever
     from bot.storage.cache import GenerationCache
@@ -262,7 +263,7 @@ class PaperBot:
         if getattr(self, "_sessions", None) is None:
             from bot.storage.sessions import SessionStore
 
-            self._sessions = SessionStore(self.settings.home / "sessions.sqlite3")
+            self._sessions = SessionStore(paths.sessions_db(self.settings.home))
         return self._sessions
 
     def chat(
@@ -517,16 +518,16 @@ class PaperBot:
     # --- maintenance: export/import and consistency (bot.portability, bot.doctor) -----------
     def export_papers(self, out: str | Path | Any) -> ExportSummary:
         """Write every paper with its chunk metadata (no vectors) as JSON Lines to ``out`` (a
-        path, written atomically, or an open text file). See :mod:`bot.index.portability`."""
-        from bot.index.portability import export_store
+        path, written atomically, or an open text file). See :mod:`bot.ingest.portability`."""
+        from bot.ingest.portability import export_store
 
         return export_store(self.store, self.settings, out)
 
     def import_papers(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
         """Import a file written by :meth:`export_papers` (re-chunked with its recorded
         chunking, re-embedded); bad lines become failures naming the line."""
-        from bot.index.portability import import_file
         from bot.index.store import store_writing
+        from bot.ingest.portability import import_file
 
         with store_writing(self.settings):
             return import_file(path, self.store, self.embedder, self.settings, progress)

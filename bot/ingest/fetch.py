@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import paths
 from bot.errors import InputError
 from bot.index.filters import date_key
 from bot.types import IngestFailure, IngestReport, Paper
@@ -265,7 +266,7 @@ def fetch_arxiv(
     since_key = date_key(since) if since else None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", query).strip("-")[:40] or "query"
-    folder = settings.home / "sources" / "arxiv"
+    folder = paths.arxiv_sources_dir(settings.home)
     client = _Client(settings, sleep)
     result = FetchResult()
     seen: set[str] = set()

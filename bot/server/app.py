@@ -61,6 +61,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 
+from bot import paths
 from bot.api import PaperBot
 from bot.errors import (
     ConfigError,
@@ -646,7 +647,7 @@ def _ingest_upload(
             raise HTTPException(422, exc.message) from exc
     elif detect_format(Path(safe)) is None:
         raise HTTPException(415, unsupported_message(Path(original)))
-    folder = settings.home / "uploads"
+    folder = paths.uploads_dir(settings.home)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"{stamp}-{threading.get_ident() % 10000:04d}-{safe}"

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import paths
+
 __all__ = ["GenerationCache", "cache_key"]
 
 _SCHEMA = """
@@ -67,7 +69,7 @@ class GenerationCache:
 
     @classmethod
     def for_home(cls, home: Path, enabled: bool = True) -> GenerationCache:
-        return cls(Path(home) / "cache" / "generations.sqlite3", enabled)
+        return cls(paths.cache_db(home), enabled)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
