@@ -280,7 +280,17 @@ class PaperBot:
         is stored. See :mod:`bot.generate.chat`."""
         from bot.generate.chat import chat_turn
 
-        return chat_turn(self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite)
+        return chat_turn(
+            question,
+            session_id,
+            sessions=self.sessions,
+            answer=self.ask,
+            llm=self.llm,
+            settings=self.settings,
+            k=k,
+            on_token=on_token,
+            on_rewrite=on_rewrite,
+        )
 
     # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
     @property
@@ -358,10 +368,17 @@ class PaperBot:
         blurb; ``group=True`` clusters papers into themed sections. ``progress(stage, done,
         total)`` is called per blurb. Render it with ``bot.render.render_digest(digest, fmt)``
         (fmt ``md``, ``html`` or ``json``)."""
-        from bot.generate.newsletter import build_digest, select_papers
+        from bot.generate.newsletter import PaperSource, build_digest, select_papers
 
+        source = PaperSource(
+            search=lambda q, k: self.search(q, k=k),
+            find=self.find_paper,
+            add=self.add_papers,
+            stored=lambda paper_ids: self.store.get_papers(list(paper_ids)),
+            default_top=self.settings.newsletter_top,
+        )
         papers, notes = select_papers(
-            self,
+            source,
             query=query,
             ids=list(ids) if ids is not None else None,
             from_file=from_file,
