@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import paths
-from bot.errors import ConfigError, InputError
+from bot.errors import ConfigError, NotFoundError
 from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
 
@@ -254,7 +254,7 @@ class PaperBot:
             return []
         return [
             f"{n} paper{'s' if n != 1 else ''} without a publication date "
-            f"{'were' if n != 1 else 'was'} left out by the date filter (--since/--until)"
+            f"{'were' if n != 1 else 'was'} left out by the date filter (since/until)"
         ]
 
     @property
@@ -308,7 +308,7 @@ class PaperBot:
     def find_paper(self, ref: str) -> Paper:
         """The stored paper ``ref`` names: a paper id, an arXiv id or URL, or a title (fuzzy).
 
-        Raises ``InputError`` when nothing matches, and
+        Raises ``NotFoundError`` (an ``InputError``) when nothing matches, and
         ``bot.retrieve.lookup.AmbiguousPaperError``
         (an ``InputError`` with ``.candidates``, a list of papers) when several titles match
         about equally well."""
@@ -443,7 +443,7 @@ class PaperBot:
             record_id = resolve_ids(self.store, [paper_id]).get(paper_id)
             found = self.store.get_papers([record_id]) if record_id else []
         if not found:
-            raise InputError(f"no paper with id '{paper_id}'")
+            raise NotFoundError(f"no paper with id '{paper_id}'")
         return found[0]
 
     # --- the library: removing papers, fetching from arXiv (bot.library, bot.fetch) --------

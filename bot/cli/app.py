@@ -9,6 +9,7 @@ be imported on its own.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -67,7 +68,9 @@ __all__ = [
     "app",
     "bot_from_env",
     "err",
+    "error_text",
     "escape",
+    "flag_for",
     "how_answered",
     "out",
     "print_ingest_report",
@@ -93,12 +96,32 @@ def _bot() -> Any:
     return PaperBot()
 
 
+#: Library parameter names as the command line spells them, where the flag is not simply
+#: ``--`` plus the name with ``_`` as ``-``.
+FLAGS = {"max_results": "--max", "from_file": "--from"}
+
+
+def flag_for(param: str) -> str:
+    """The command-line flag of a library parameter (``grade`` -> ``--grade``)."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's message as the command line says it: the parameters an
+    :class:`~bot.errors.InputError` names become flags (``grade must be ...`` -> ``--grade must
+    be ...``). Only the names the error lists are replaced, each at its first whole-word use."""
+    text = str(exc)
+    for param in getattr(exc, "params", ()):
+        text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", flag_for(param), text, count=1)
+    return text
+
+
 def _run(fn: Callable[[], T]) -> T:
     """Run ``fn``; a :class:`PaperbotError` becomes one clean line and exit code 1."""
     try:
         return fn()
     except PaperbotError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(error_text(exc))}")
         raise typer.Exit(1) from None
 
 

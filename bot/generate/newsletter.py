@@ -91,16 +91,18 @@ def select_papers(
     from_file: str | Path | None = None,
     top: int | None = None,
 ) -> tuple[list[Paper], list[str]]:
-    """The papers a digest covers, in order, and notes (e.g. what ``--from`` ingested).
+    """The papers a digest covers, in order, and notes (e.g. what ``from_file`` ingested).
 
     Exactly one of ``query`` (its top ``top`` hits, default ``settings.newsletter_top``),
     ``ids`` (paper ids, arXiv ids or titles, see :meth:`bot.PaperBot.find_paper`) and
     ``from_file`` (every paper in a listing/JSON file, ingested first if new) is needed."""
-    given = [name for name, v in (("query", query), ("ids", ids), ("from", from_file)) if v]
+    given = [name for name, v in (("query", query), ("ids", ids), ("from_file", from_file)) if v]
     if len(given) != 1:
-        raise InputError("give exactly one of --query, --ids or --from")
+        raise InputError(
+            "give exactly one of query, ids or from_file", params=["query", "ids", "from_file"]
+        )
     if top is not None and top < 1:
-        raise InputError("--top must be at least 1")
+        raise InputError("top must be at least 1", params=["top"])
     notes: list[str] = []
     if query:
         hits = source.search(query, top or source.default_top)
@@ -116,11 +118,11 @@ def select_papers(
 
     path = Path(str(from_file))
     if not path.is_file():
-        raise InputError(f"--from: no such file: {path}")
+        raise InputError(f"from_file: no such file: {path}", params=["from_file"])
     result = read_file(path)
     if not result.papers:
         reason = result.failures[0].error if result.failures else "no papers found"
-        raise InputError(f"--from {path}: {reason}")
+        raise InputError(f"from_file {path}: {reason}", params=["from_file"])
     for failure in result.failures:
         where = f"{failure.path}:{failure.line}" if failure.line else failure.path
         notes.append(f"skipped {where}: {failure.error}")

@@ -446,13 +446,13 @@ def summary_options(
     if grade is None:
         grade = settings.summary_grade
     if grade is not None and not 0 <= grade <= 30:
-        raise InputError(f"--grade must be between 0 and 30, not {grade}")
+        raise InputError(f"grade must be between 0 and 30, not {grade}", params=["grade"])
     if kind not in _PROMPTS:
         raise InputError(f"unknown summary kind '{kind}'")
     default_words = settings.blurb_words if kind == "blurb" else settings.summary_words
     words = default_words if words is None else words
     if not 10 <= words <= 1000:
-        raise InputError(f"--words must be between 10 and 1000, not {words}")
+        raise InputError(f"words must be between 10 and 1000, not {words}", params=["words"])
     return SummaryOptions(
         audience=audience,
         target=target_grade(audience, grade),

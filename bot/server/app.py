@@ -68,6 +68,7 @@ from bot.errors import (
     EmptyStoreError,
     InputError,
     LLMError,
+    NotFoundError,
     PaperbotError,
     StoreError,
 )
@@ -151,16 +152,20 @@ class NewsletterRequest(_Body):
 
 
 # --- errors -----------------------------------------------------------------------------
+#: The HTTP status of each error type, most specific first (the first ``isinstance`` wins).
+STATUS_BY_ERROR: tuple[tuple[type[PaperbotError], int], ...] = (
+    (EmptyStoreError, 409),
+    (NotFoundError, 404),
+    (InputError, 422),
+    (LLMError, 502),
+    (ConfigError, 503),
+    (StoreError, 503),
+)
+
+
 def status_for(exc: PaperbotError) -> int:
-    if isinstance(exc, EmptyStoreError):
-        return 409
-    if isinstance(exc, InputError):
-        return 404 if str(exc).startswith(("no paper with id", "no session with id")) else 422
-    if isinstance(exc, LLMError):
-        return 502
-    if isinstance(exc, ConfigError | StoreError):
-        return 503
-    return 500
+    """The HTTP status for ``exc``, chosen by its type (500 for any other error)."""
+    return next((status for kind, status in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
 
 
 def _sse(event: str, data: Any) -> bytes:

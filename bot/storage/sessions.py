@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.errors import InputError, StoreError
+from bot.errors import InputError, NotFoundError, StoreError
 
 __all__ = ["Session", "SessionStore", "Turn", "new_session_id"]
 
@@ -212,7 +212,7 @@ class SessionStore:
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
-                raise InputError(f"no session with id '{session_id}' (see: paperbot sessions)")
+                raise NotFoundError(f"no session with id '{session_id}' (see: paperbot sessions)")
             turns = [
                 Turn(
                     n=t["n"],
