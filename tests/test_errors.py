@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import typer
+from fastapi.testclient import TestClient
 
+from bot.api import PaperBot
 from bot.cli.app import error_text, flag_for, run_or_exit
 from bot.errors import (
     ConfigError,
@@ -24,6 +26,7 @@ from bot.errors import (
 )
 from bot.generate.summarize import summary_options
 from bot.index.filters import SearchFilter
+from bot.server import create_app
 from bot.server.app import status_for
 from bot.storage.sessions import SessionStore
 from tests.conftest import make_settings
@@ -103,3 +106,18 @@ def test_cli_error_line_uses_flags(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(typer.Exit):
         run_or_exit(fail)
     assert "error: --since 2024 is after --until 2023" in capsys.readouterr().err
+
+
+def test_server_statuses_by_type(seed_bot: PaperBot) -> None:
+    """The real app over the seed store: unknown paper, session and reference are 404 (by the
+    NotFoundError type), a bad value is 422 and names the parameter, not a flag."""
+    with TestClient(create_app(seed_bot), base_url="http://127.0.0.1") as client:
+        paper = client.get("/api/papers/no-such-paper")
+        assert paper.status_code == 404 and "no paper with id" in paper.json()["detail"]
+        session = client.get("/api/sessions/nosuch")
+        assert session.status_code == 404 and "no session with id" in session.json()["detail"]
+        ref = client.post("/api/summarize", json={"paper_id": "zzzz qqqq xxxx"})
+        assert ref.status_code == 404 and "no paper matches" in ref.json()["detail"]
+        dates = client.get("/api/search", params={"q": "x", "since": "2024", "until": "2023"})
+        assert dates.status_code == 422
+        assert dates.json()["detail"] == "since 2024 is after until 2023"
