@@ -274,13 +274,12 @@ def chat_turn(
 
     The collaborators are narrow: ``sessions`` stores the turns, ``answer`` answers the
     rewritten question, ``llm`` (None: rules only) rewrites a follow-up."""
-    store = sessions
     if session_id is None:
         session_id, history = new_session_id(), []
     else:
         check_session_id(session_id)
-        store.get(session_id)  # raises InputError for an unknown id
-        history = store.history(session_id, settings.chat_history_turns)
+        sessions.get(session_id)  # raises NotFoundError for an unknown id
+        history = sessions.history(session_id, settings.chat_history_turns)
     rewrite = rewrite_question(question, history, llm, settings)
     turn_n = (history[-1].n + 1) if history else 1
     if on_rewrite is not None:
@@ -295,7 +294,7 @@ def chat_turn(
     answered.timings_ms = {"rewrite": rewrite.ms, **answered.timings_ms}
     answered.notes = [*rewrite.notes, *answered.notes]
     result = ChatResult(session_id, turn_n, rewrite, answered)
-    stored = store.add_turn(
+    stored = sessions.add_turn(
         session_id, rewrite.question, rewrite.standalone, rewrite.method, result.to_dict()
     )
     result.turn = stored.n
