@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.errors import ConfigError, InputError
+from bot import paths
+from bot.errors import ConfigError, NotFoundError
 from bot.settings import Settings, load_settings
 from bot.types import Answer, IngestReport, Paper, SearchHit
 
@@ -28,11 +29,11 @@ if TYPE_CHECKING:
     from bot.ground.verify import Verifier
     from bot.index.doctor import DoctorReport
     from bot.index.embeddings import Embedder
-    from bot.index.portability import ExportSummary, ImportReport
     from bot.index.store import PaperStore
     from bot.ingest.fetch import FetchReport
     from bot.ingest.library import RemoveReport
     from bot.ingest.pipeline import Progress
+    from bot.ingest.portability import ExportSummary, ImportReport
     from bot.llm.base import ChatModel
     from bot.retrieve.search import Retriever
     from bot.storage.cache import GenerationCache
@@ -283,7 +284,7 @@ class PaperBot:
             return []
         return [
             f"{n} paper{'s' if n != 1 else ''} without a publication date "
-            f"{'were' if n != 1 else 'was'} left out by the date filter (--since/--until)"
+            f"{'were' if n != 1 else 'was'} left out by the date filter (since/until)"
         ]
 
     @property
@@ -293,7 +294,7 @@ class PaperBot:
         if getattr(self, "_sessions", None) is None:
             from bot.storage.sessions import SessionStore
 
-            self._sessions = SessionStore(self.settings.home / "sessions.sqlite3")
+            self._sessions = SessionStore(paths.sessions_db(self.settings.home))
         return self._sessions
 
     def chat(
@@ -310,7 +311,17 @@ class PaperBot:
         is stored. See :mod:`bot.generate.chat`."""
         from bot.generate.chat import chat_turn
 
-        return chat_turn(self, question, session_id, k=k, on_token=on_token, on_rewrite=on_rewrite)
+        return chat_turn(
+            question,
+            session_id,
+            sessions=self.sessions,
+            answer=self.ask,
+            llm=self.llm,
+            settings=self.settings,
+            k=k,
+            on_token=on_token,
+            on_rewrite=on_rewrite,
+        )
 
     # --- lay summaries and newsletters (bot.summarize, bot.newsletter) ---------------------
     @property
@@ -329,7 +340,7 @@ class PaperBot:
     def find_paper(self, ref: str) -> Paper:
         """The stored paper ``ref`` names: a paper id, an arXiv id or URL, or a title (fuzzy).
 
-        Raises ``InputError`` when nothing matches, and
+        Raises ``NotFoundError`` (an ``InputError``) when nothing matches, and
         ``bot.retrieve.lookup.AmbiguousPaperError``
         (an ``InputError`` with ``.candidates``, a list of papers) when several titles match
         about equally well."""
@@ -389,10 +400,17 @@ class PaperBot:
         blurb; ``group=True`` clusters papers into themed sections. ``progress(stage, done,
         total)`` is called per blurb. Render it with ``bot.render.render_digest(digest, fmt)``
         (fmt ``md``, ``html`` or ``json``)."""
-        from bot.generate.newsletter import build_digest, select_papers
+        from bot.generate.newsletter import PaperSource, build_digest, select_papers
 
+        source = PaperSource(
+            search=lambda q, k: self.search(q, k=k),
+            find=self.find_paper,
+            add=self.add_papers,
+            stored=lambda paper_ids: self.store.get_papers(list(paper_ids)),
+            default_top=self.settings.newsletter_top,
+        )
         papers, notes = select_papers(
-            self,
+            source,
             query=query,
             ids=list(ids) if ids is not None else None,
             from_file=from_file,
@@ -457,7 +475,7 @@ class PaperBot:
             record_id = resolve_ids(self.store, [paper_id]).get(paper_id)
             found = self.store.get_papers([record_id]) if record_id else []
         if not found:
-            raise InputError(f"no paper with id '{paper_id}'")
+            raise NotFoundError(f"no paper with id '{paper_id}'")
         return found[0]
 
     # --- the library: removing papers, fetching from arXiv (bot.library, bot.fetch) --------
@@ -549,16 +567,16 @@ class PaperBot:
     # --- maintenance: export/import and consistency (bot.portability, bot.doctor) -----------
     def export_papers(self, out: str | Path | Any) -> ExportSummary:
         """Write every paper with its chunk metadata (no vectors) as JSON Lines to ``out`` (a
-        path, written atomically, or an open text file). See :mod:`bot.index.portability`."""
-        from bot.index.portability import export_store
+        path, written atomically, or an open text file). See :mod:`bot.ingest.portability`."""
+        from bot.ingest.portability import export_store
 
         return export_store(self.store, self.settings, out)
 
     def import_papers(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
         """Import a file written by :meth:`export_papers` (re-chunked with its recorded
         chunking, re-embedded); bad lines become failures naming the line."""
-        from bot.index.portability import import_file
         from bot.index.store import store_writing
+        from bot.ingest.portability import import_file
 
         with store_writing(self.settings):
             return import_file(path, self.store, self.embedder, self.settings, progress)

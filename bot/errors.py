@@ -6,7 +6,8 @@ Every error paperbot raises on purpose derives from :class:`PaperbotError`, so c
     PaperbotError
     ├── ConfigError              a setting is invalid or a needed one is missing
     │   └── MissingExtraError    an optional dependency is not installed (says how to install it)
-    ├── InputError               bad input from the user: empty question, unknown paper, bad file
+    ├── InputError               bad input from the user: empty question, bad value, bad file
+    │   ├── NotFoundError        what an id or reference names does not exist (paper, session)
     │   └── ReaderError          one file (and line) could not be read; carries path and line
     ├── StoreError               the vector store cannot be opened or used
     │   ├── EmptyStoreError      a query against a store with no papers
@@ -17,6 +18,8 @@ Every error paperbot raises on purpose derives from :class:`PaperbotError`, so c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "ConfigError",
     "EmbeddingMismatchError",
@@ -25,6 +28,7 @@ __all__ = [
     "LLMError",
     "LLMUnavailableError",
     "MissingExtraError",
+    "NotFoundError",
     "PaperbotError",
     "ReaderError",
     "StoreError",
@@ -51,7 +55,20 @@ class MissingExtraError(ConfigError):
 
 
 class InputError(PaperbotError):
-    """Bad input from the user (an empty question, an unknown paper id, ...)."""
+    """Bad input from the user (an empty question, an unknown paper id, ...).
+
+    The message names the library's parameters (``"grade must be between ..."``), never a
+    command-line flag; ``params`` lists the parameter names it mentions, so a front end can
+    say them its own way (the CLI shows ``--grade``)."""
+
+    def __init__(self, *args: object, params: Sequence[str] = ()) -> None:
+        super().__init__(*args)
+        self.params = tuple(params)
+
+
+class NotFoundError(InputError):
+    """What an id or reference names does not exist: no paper with that id (or matching that
+    arXiv id or title), no chat session with that id. The HTTP server answers 404."""
 
 
 class ReaderError(InputError):

@@ -229,7 +229,10 @@ class Settings(BaseSettings):
 
     @property
     def store_dir(self) -> Path:
-        return self.home / "chroma"
+        """The embedded Chroma store (see :mod:`bot.paths`)."""
+        from bot.paths import store_dir
+
+        return store_dir(self.home)
 
     @property
     def server_mode(self) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.api import PaperBot
 from bot.index.catalog import read_catalog
 from bot.index.embeddings import LocalEmbedder
-from bot.ingest.pipeline import prepare_writes
+from bot.index.writes import prepare_writes
 from bot.types import Paper
 from tests.conftest import cli_env, make_settings
 

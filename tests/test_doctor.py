@@ -23,8 +23,8 @@ import pytest
 
 from bot.api import PaperBot
 from bot.index.journal import WriteJournal, journal_notes
-from bot.ingest.pipeline import prepare_writes
-from bot.retrieve.search import bm25_dir
+from bot.index.writes import prepare_writes
+from bot.paths import bm25_dir
 from bot.types import Paper
 from tests.conftest import abstracts, make_settings
 

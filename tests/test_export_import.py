@@ -19,7 +19,7 @@ import pytest
 
 from bot.api import PaperBot
 from bot.errors import InputError
-from bot.index.portability import EXPORT_FORMAT
+from bot.ingest.portability import EXPORT_FORMAT
 from bot.ingest.readers import read_file
 from bot.types import Paper
 from tests.conftest import SEED, cli_env, make_settings

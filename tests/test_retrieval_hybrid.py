@@ -20,8 +20,9 @@ from bot.index.filters import SearchFilter, date_key
 from bot.index.lexical import LexicalIndex
 from bot.index.store import PaperStore
 from bot.ingest.readers import read_file
+from bot.paths import bm25_dir
 from bot.retrieve.fusion import minmax, mmr, reciprocal_rank_fusion, weighted_fusion
-from bot.retrieve.search import Retriever, bm25_dir
+from bot.retrieve.search import Retriever
 from bot.types import Paper
 from tests.conftest import SEED, chroma_run, make_settings
 

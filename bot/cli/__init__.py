@@ -1,1 +1,2 @@
-"""The ``paperbot`` command line."""
+"""The ``paperbot`` command line: :mod:`bot.cli.app` (the shared app and helpers),
+:mod:`bot.cli.commands` (the commands), :mod:`bot.cli.main` (the entry point that loads them)."""

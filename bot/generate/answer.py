@@ -412,10 +412,26 @@ def prepare(
     )
 
 
+@dataclass(frozen=True)
+class _Usage:
+    """What a model call gave, carried into the answer whichever answer is shown."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    draft: str | None = None  # the model's raw output, before verification
+
+
 def _result(
-    prep: Prepared, chosen: _Draft | None, mode: str, model: str, **extra: object
+    prep: Prepared,
+    chosen: _Draft | None,
+    mode: str,
+    model: str,
+    *,
+    fallback_from: str | None = None,
+    usage: _Usage | None = None,
 ) -> Answer:
-    answer = Answer(
+    usage = usage or _Usage()
+    return Answer(
         question=prep.question,
         # LaTeX debris (D{=}1, N{+}D) cleaned for display; citation quotes stay verbatim, so
         # their offsets into the stored text hold
@@ -430,10 +446,11 @@ def _result(
         prompt_hash=prep.prompt_hash,
         notes=prep.notes,
         timings_ms=prep.timings,
+        fallback_from=fallback_from,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        draft=usage.draft,
     )
-    for key, value in extra.items():
-        setattr(answer, key, value)
-    return answer
 
 
 def answer_without_model(prep: Prepared) -> Answer:
@@ -468,17 +485,15 @@ def finish(
     The text is made inert first (:func:`bot.text.sanitize.plain_text`: no markdown images/links,
     no HTML)."""
     text = plain_text(text.strip())
-    usage: dict[str, object] = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "draft": text,
-    }
+    usage = _Usage(prompt_tokens, completion_tokens, text)
     if _ABSTAIN_TOKEN in text:
         prep.notes.append(
             "the model found the sources insufficient, but relevant source sentences "
             "exist; extractive answer shown"
         )
-        return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+        return _result(
+            prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, usage=usage
+        )
     t3 = time.perf_counter()
     draft = verify_generated(text, prep.sources, verifier)
     prep.timings["verify"] = (time.perf_counter() - t3) * 1000
@@ -487,7 +502,9 @@ def finish(
             f"only {draft.supported} of {draft.total} generated sentences were supported by "
             "their citations; extractive answer shown"
         )
-        return _result(prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, **usage)
+        return _result(
+            prep, prep.extractive, "extractive", "none", fallback_from=llm.mode, usage=usage
+        )
     if draft.supported < draft.total:
         prep.notes.append(f"{draft.total - draft.supported} unsupported sentence(s) removed")
     if draft.attributed:
@@ -495,7 +512,7 @@ def finish(
             f"{draft.attributed} sentence(s) had no [n] marker and were cited to the source "
             "sentence that supports them"
         )
-    return _result(prep, draft, llm.mode, llm.model, **usage)
+    return _result(prep, draft, llm.mode, llm.model, usage=usage)
 
 
 def answer_question(

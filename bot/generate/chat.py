@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import LLMError
 from bot.generate.answer import check_question
@@ -39,12 +39,12 @@ from bot.storage.sessions import Turn, check_session_id, new_session_id
 from bot.text.sanitize import redact
 
 if TYPE_CHECKING:
-    from bot.api import PaperBot
     from bot.llm.base import ChatModel
     from bot.settings import Settings
+    from bot.storage.sessions import SessionStore
     from bot.types import Answer
 
-__all__ = ["ChatResult", "Rewrite", "chat_turn", "is_follow_up", "rewrite_question"]
+__all__ = ["Answerer", "ChatResult", "Rewrite", "chat_turn", "is_follow_up", "rewrite_question"]
 
 _REFERS_BACK = re.compile(
     r"\b(it|its|it's|itself|they|them|their|theirs|this|that|these|those|such|"
@@ -231,11 +231,31 @@ def _rewrite(
     return Rewrite(question, line, "llm")
 
 
+class Answerer(Protocol):
+    """What answers one chat turn: :meth:`bot.PaperBot.ask` (retrieve, generate, verify).
+
+    ``question`` is shown to the model, ``query`` is what retrieval searches for, and
+    ``paper_ids`` (when given) restricts retrieval to those papers."""
+
+    def __call__(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        query: str | None = None,
+        paper_ids: list[str] | None = None,
+    ) -> Answer: ...
+
+
 def chat_turn(
-    bot: PaperBot,
     question: str,
     session_id: str | None = None,
     *,
+    sessions: SessionStore,
+    answer: Answerer,
+    llm: ChatModel | None,
+    settings: Settings,
     k: int | None = None,
     on_token: Callable[[str], None] | None = None,
     on_rewrite: Callable[[str, int, Rewrite], None] | None = None,
@@ -244,29 +264,31 @@ def chat_turn(
 
     ``on_rewrite(session_id, turn, rewrite)`` is called before generation starts (the server
     sends it as the first stream event); ``on_token`` streams the model's raw tokens. The
-    returned answer is the verified one, and the turn is stored only once it exists."""
-    store = bot.sessions
+    returned answer is the verified one, and the turn is stored only once it exists.
+
+    The collaborators are narrow: ``sessions`` stores the turns, ``answer`` answers the
+    rewritten question, ``llm`` (None: rules only) rewrites a follow-up."""
     if session_id is None:
         session_id, history = new_session_id(), []
     else:
         check_session_id(session_id)
-        store.get(session_id)  # raises InputError for an unknown id
-        history = store.history(session_id, bot.settings.chat_history_turns)
-    rewrite = rewrite_question(question, history, bot.llm, bot.settings)
+        sessions.get(session_id)  # raises NotFoundError for an unknown id
+        history = sessions.history(session_id, settings.chat_history_turns)
+    rewrite = rewrite_question(question, history, llm, settings)
     turn_n = (history[-1].n + 1) if history else 1
     if on_rewrite is not None:
         on_rewrite(session_id, turn_n, rewrite)
-    answer = bot.ask(
+    answered = answer(
         rewrite.question,
         k,
         on_token=on_token,
         query=rewrite.standalone,
         paper_ids=rewrite.paper_ids or None,
     )
-    answer.timings_ms = {"rewrite": rewrite.ms, **answer.timings_ms}
-    answer.notes = [*rewrite.notes, *answer.notes]
-    result = ChatResult(session_id, turn_n, rewrite, answer)
-    stored = store.add_turn(
+    answered.timings_ms = {"rewrite": rewrite.ms, **answered.timings_ms}
+    answered.notes = [*rewrite.notes, *answered.notes]
+    result = ChatResult(session_id, turn_n, rewrite, answered)
+    stored = sessions.add_turn(
         session_id, rewrite.question, rewrite.standalone, rewrite.method, result.to_dict()
     )
     result.turn = stored.n

@@ -28,7 +28,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,16 +39,15 @@ from bot.generate.summarize import summarize_paper
 from bot.ground.verify import content_words
 from bot.text.latex import clean_latex
 from bot.text.sanitize import without_injections
-from bot.types import Digest, DigestSection, LaySummary, Paper
+from bot.types import Digest, DigestSection, IngestReport, LaySummary, Paper, SearchHit
 
 if TYPE_CHECKING:
-    from bot.api import PaperBot
     from bot.ground.verify import Verifier
     from bot.llm.base import ChatModel
     from bot.settings import Settings
     from bot.storage.cache import GenerationCache
 
-__all__ = ["build_digest", "cluster", "section_terms", "select_papers"]
+__all__ = ["PaperSource", "build_digest", "cluster", "section_terms", "select_papers"]
 
 Progress = Callable[[str, int, int], None]
 BLURB_STAGE = "Writing blurbs"
@@ -68,34 +67,50 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z\-]+")
 
 
 # --- choosing the papers -----------------------------------------------------------------
+@dataclass(frozen=True)
+class PaperSource:
+    """What :func:`select_papers` needs of the library, and nothing more.
+
+    ``search(query, k)`` gives the top hits, ``find(ref)`` the stored paper a reference names
+    (an id, arXiv id or title), ``add(papers)`` upserts papers read from a file, and
+    ``stored(ids)`` reads papers back as stored (with the sources of other records folded in).
+    :meth:`bot.PaperBot.newsletter` builds one from itself."""
+
+    search: Callable[[str, int], Sequence[SearchHit]]
+    find: Callable[[str], Paper]
+    add: Callable[[Sequence[Paper]], IngestReport]
+    stored: Callable[[Sequence[str]], Sequence[Paper]]
+    default_top: int
 
 
 def select_papers(
-    bot: PaperBot,
+    source: PaperSource,
     *,
     query: str | None = None,
     ids: Sequence[str] | None = None,
     from_file: str | Path | None = None,
     top: int | None = None,
 ) -> tuple[list[Paper], list[str]]:
-    """The papers a digest covers, in order, and notes (e.g. what ``--from`` ingested).
+    """The papers a digest covers, in order, and notes (e.g. what ``from_file`` ingested).
 
     Exactly one of ``query`` (its top ``top`` hits, default ``settings.newsletter_top``),
-    ``ids`` (paper ids, arXiv ids or titles, see :meth:`PaperBot.find_paper`) and
+    ``ids`` (paper ids, arXiv ids or titles, see :meth:`bot.PaperBot.find_paper`) and
     ``from_file`` (every paper in a listing/JSON file, ingested first if new) is needed."""
-    given = [name for name, v in (("query", query), ("ids", ids), ("from", from_file)) if v]
+    given = [name for name, v in (("query", query), ("ids", ids), ("from_file", from_file)) if v]
     if len(given) != 1:
-        raise InputError("give exactly one of --query, --ids or --from")
+        raise InputError(
+            "give exactly one of query, ids or from_file", params=["query", "ids", "from_file"]
+        )
     if top is not None and top < 1:
-        raise InputError("--top must be at least 1")
+        raise InputError("top must be at least 1", params=["top"])
     notes: list[str] = []
     if query:
-        hits = bot.search(query, k=top or bot.settings.newsletter_top)
+        hits = source.search(query, top or source.default_top)
         return [h.paper for h in hits], notes
     if ids:
         papers: list[Paper] = []
         for ref in ids:
-            paper = bot.find_paper(ref)
+            paper = source.find(ref)
             if paper.id not in {p.id for p in papers}:
                 papers.append(paper)
         return papers[:top] if top else papers, notes
@@ -103,20 +118,20 @@ def select_papers(
 
     path = Path(str(from_file))
     if not path.is_file():
-        raise InputError(f"--from: no such file: {path}")
+        raise InputError(f"from_file: no such file: {path}", params=["from_file"])
     result = read_file(path)
     if not result.papers:
         reason = result.failures[0].error if result.failures else "no papers found"
-        raise InputError(f"--from {path}: {reason}")
+        raise InputError(f"from_file {path}: {reason}", params=["from_file"])
     for failure in result.failures:
         where = f"{failure.path}:{failure.line}" if failure.line else failure.path
         notes.append(f"skipped {where}: {failure.error}")
-    report = bot.add_papers(result.papers)
+    report = source.add(result.papers)
     if report.added or report.updated:
         notes.append(
             f"ingested {report.added + report.updated} new or changed paper(s) from {path}"
         )
-    stored = {p.id: p for p in bot.store.get_papers([p.id for p in result.papers])}
+    stored = {p.id: p for p in source.stored([p.id for p in result.papers])}
     papers = [stored.get(p.id, p) for p in result.papers]
     return papers[:top] if top else papers, notes
 

@@ -446,13 +446,13 @@ def summary_options(
     if grade is None:
         grade = settings.summary_grade
     if grade is not None and not 0 <= grade <= 30:
-        raise InputError(f"--grade must be between 0 and 30, not {grade}")
+        raise InputError(f"grade must be between 0 and 30, not {grade}", params=["grade"])
     if kind not in _PROMPTS:
         raise InputError(f"unknown summary kind '{kind}'")
     default_words = settings.blurb_words if kind == "blurb" else settings.summary_words
     words = default_words if words is None else words
     if not 10 <= words <= 1000:
-        raise InputError(f"--words must be between 10 and 1000, not {words}")
+        raise InputError(f"words must be between 10 and 1000, not {words}", params=["words"])
     return SummaryOptions(
         audience=audience,
         target=target_grade(audience, grade),
@@ -473,10 +473,15 @@ def _result(
     total: int,
     mode: str,
     model: str,
-    **extra: Any,
+    *,
+    notes: list[str],
+    prompt_hash: str | None = None,
+    fallback_from: str | None = None,
+    revised: bool = False,
+    removed: list[str] | None = None,
 ) -> LaySummary:
     grade = fkgl(text)
-    result = LaySummary(
+    return LaySummary(
         paper_id=paper.id,
         title=paper.title,
         summary=text,
@@ -493,10 +498,12 @@ def _result(
         words=opts.words,
         url=paper.url,
         kind=opts.kind,
+        prompt_hash=prompt_hash,
+        fallback_from=fallback_from,
+        revised=revised,
+        removed=list(removed or []),
+        notes=notes,
     )
-    for key, value in extra.items():
-        setattr(result, key, value)
-    return result
 
 
 def _extractive_result(
@@ -505,7 +512,10 @@ def _extractive_result(
     verifier: Verifier,
     opts: SummaryOptions,
     notes: list[str],
-    **extra: Any,
+    *,
+    fallback_from: str | None = None,
+    prompt_hash: str | None = None,
+    removed: list[str] | None = None,
 ) -> LaySummary:
     text, numberer, picked = _extractive(paper, sentences, verifier, opts.words, opts.kind)
     glossary = _glossary(text, paper.abstract, None) if opts.kind == "summary" else []
@@ -520,7 +530,9 @@ def _extractive_result(
         "extractive",
         "none",
         notes=notes,
-        **extra,
+        fallback_from=fallback_from,
+        prompt_hash=prompt_hash,
+        removed=removed,
     )
 
 

@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot import paths
 from bot.types import Paper
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def read_catalog(settings: Settings) -> Catalog | None:
     be read this way (see the module docstring). An absent store is an empty catalog."""
     if settings.chroma_host:
         return None
-    path = settings.store_dir / "chroma.sqlite3"
+    path = paths.store_file(settings.home)
     if not path.is_file():
         return None
     try:

@@ -32,20 +32,26 @@ bm25 index          missing or behind the store revision (warning: rebuilt on th
 papers (and papers whose paper or chunk vectors could not be read or found) from their stored
 records, clears the notes of dead writers, stores a new revision and rebuilds the BM25 index;
 then checks again. Papers a live writer is writing (Chroma server mode) are left alone.
-:func:`reconcile_papers` is the same repair restricted to some papers: the crash recovery of an
-interrupted ingest batch uses it.
+:func:`~bot.index.reconcile.reconcile_papers` is the same repair restricted to some papers:
+the crash recovery of an interrupted ingest batch uses it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.errors import PaperbotError
+from bot.index.reconcile import (
+    Findings,
+    classify_records,
+    reconcile_papers,
+    reembed_papers,
+)
 
 if TYPE_CHECKING:
     from bot.index.embeddings import Embedder
@@ -118,107 +124,6 @@ class DoctorReport:
             "checks": [c.to_dict() for c in self.checks],
             "repair": self.repair,
         }
-
-
-# --- classification of records ---------------------------------------------------------------
-def _n_chunks(meta: dict[str, Any]) -> int | None:
-    value = meta.get("n_chunks")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value) if value >= 0 else None
-
-
-@dataclass
-class Findings:
-    """What :func:`classify_records` found: problems by kind, and the valid chunks."""
-
-    manifest: list[str] = field(default_factory=list)  # paper ids
-    orphans: list[str] = field(default_factory=list)  # chunk ids
-    stale: list[str] = field(default_factory=list)  # chunk ids
-    incomplete: list[str] = field(default_factory=list)  # paper ids
-    valid: list[str] = field(default_factory=list)  # chunk ids
-    valid_paper: dict[str, str] = field(default_factory=dict)  # chunk id -> paper id
-    paper_of: dict[str, str] = field(default_factory=dict)  # every chunk id -> paper id
-    unreadable: set[str] = field(default_factory=set)  # papers with a vector lost (to redo)
-    vectors_sampled: bool = False  # chunk vectors were sampled, not all read
-
-
-def classify_records(
-    papers: dict[str, dict[str, Any]], chunks: Iterable[tuple[str, dict[str, Any]]]
-) -> Findings:
-    found = Findings()
-    have: dict[str, set[int]] = {}
-    for cid, meta in chunks:
-        pid = str(meta.get("paper_id"))
-        found.paper_of[cid] = pid
-        record = papers.get(pid)
-        if record is None:
-            found.orphans.append(cid)
-            continue
-        n = _n_chunks(record)
-        index = meta.get("chunk_index")
-        good = (
-            bool(record.get("content_hash"))
-            and meta.get("content_hash") == record.get("content_hash")
-            and isinstance(index, int)
-            and n is not None
-            and 0 <= index < n
-            and index not in have.get(pid, set())
-        )
-        if good:
-            have.setdefault(pid, set()).add(int(index))
-            found.valid.append(cid)
-            found.valid_paper[cid] = pid
-        else:
-            found.stale.append(cid)
-    for pid, record in papers.items():
-        n = _n_chunks(record)
-        if n is None or not record.get("content_hash"):
-            found.manifest.append(pid)
-        elif len(have.get(pid, ())) < n:
-            found.incomplete.append(pid)
-    return found
-
-
-def _reembed(
-    store: PaperStore, embedder: Embedder, settings: Settings, paper_ids: Sequence[str]
-) -> int:
-    """Rewrite papers (chunks, vectors, record) from their stored records; returns how many."""
-    from bot.ingest.pipeline import prepare_writes
-
-    papers = store.get_papers(list(paper_ids))
-    step = settings.ingest_batch_papers
-    for start in range(0, len(papers), step):
-        store.write(prepare_writes(papers[start : start + step], embedder, settings))
-    return len(papers)
-
-
-def reconcile_papers(
-    store: PaperStore,
-    embedder: Embedder,
-    settings: Settings,
-    paper_ids: Sequence[str] | None = None,
-    exclude: set[str] | frozenset[str] = frozenset(),
-) -> tuple[int, int]:
-    """Make these papers (all when ``None``) consistent: delete their orphan and stale chunks,
-    re-embed those left incomplete from their stored records. Papers in ``exclude`` (a live
-    writer's batch) are left alone. Returns (chunks deleted, papers re-embedded). The caller
-    holds the writer lock."""
-    if paper_ids is None:
-        papers = dict(store.iter_paper_records())
-        chunks = list(store.iter_chunk_records())
-    else:
-        ids = list(dict.fromkeys(paper_ids))
-        papers = store.paper_records(ids)
-        by_paper = store.chunks_of(ids)
-        chunks = [(m.chunk_id, m.metadata) for ms in by_paper.values() for m in ms]
-    found = classify_records(papers, chunks)
-    doomed = [c for c in found.orphans + found.stale if found.paper_of.get(c) not in exclude]
-    if doomed:
-        store.delete_chunks(doomed)
-    redo = [p for p in dict.fromkeys(found.incomplete + found.manifest) if p not in exclude]
-    redone = _reembed(store, embedder, settings, redo) if redo else 0
-    return len(doomed), redone
 
 
 # --- checks ---------------------------------------------------------------------------------
@@ -318,7 +223,7 @@ def check_store(store: PaperStore, settings: Settings) -> DoctorReport:
 def _check_store(store: PaperStore, settings: Settings) -> tuple[DoctorReport, Findings]:
     from bot.index.journal import read_notes
     from bot.index.lexical import saved_index_state
-    from bot.retrieve.search import bm25_dir
+    from bot.paths import bm25_dir
 
     notes = read_notes(settings)
     busy = {pid for n in notes if n.live for pid in n.paper_ids or []}
@@ -460,7 +365,7 @@ def repair_store(
     ``lexical``: the BM25 index to rebuild (a caller's own, so its in-memory state is fresh
     too); default a new one over ``store``."""
     from bot.index.lexical import LexicalIndex
-    from bot.retrieve.search import bm25_dir
+    from bot.paths import bm25_dir
 
     with store.writing():
         before, found = _check_store(store, settings)
@@ -472,7 +377,7 @@ def repair_store(
             lost = store.unreadable_vectors("chunks", found.valid)
             unreadable.update(found.valid_paper[c] for c in lost)
         redo = list(dict.fromkeys([*found.incomplete, *found.manifest, *sorted(unreadable)]))
-        redone = _reembed(store, embedder, settings, redo) if redo else 0
+        redone = reembed_papers(store, embedder, settings, redo) if redo else 0
         _clear_dead_notes(settings)
         store.touch()
         (lexical or LexicalIndex(store, bm25_dir(settings))).rebuild()

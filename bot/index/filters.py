@@ -100,10 +100,14 @@ class SearchFilter:
     def validate(self) -> None:
         for name, value, end in (("since", self.since, False), ("until", self.until, True)):
             if value and date_key(value, end=end) is None:
-                raise InputError(f"--{name} must be a date like 2024, 2024-06 or 2024-06-30")
+                raise InputError(
+                    f"{name} must be a date like 2024, 2024-06 or 2024-06-30", params=[name]
+                )
         lo, hi = self._range()
         if lo is not None and hi is not None and lo > hi:
-            raise InputError(f"--since {self.since} is after --until {self.until}")
+            raise InputError(
+                f"since {self.since} is after until {self.until}", params=["since", "until"]
+            )
 
     def _range(self) -> tuple[int | None, int | None]:
         return date_key(self.since), date_key(self.until, end=True)

@@ -33,7 +33,7 @@ when the writer dies, even by SIGKILL, so:
 
 The next writer (every ingest starts with :func:`recover_interrupted`, and ``paperbot doctor
 --repair``) claims each dead note by taking its lock, reconciles exactly those papers with
-:func:`bot.index.doctor.reconcile_papers` - chunks of papers without a record are deleted, chunks
+:func:`bot.index.reconcile.reconcile_papers` - chunks of papers without a record are deleted, chunks
 whose content hash or index disagrees with the record are deleted, papers left with fewer
 chunks than their record says are re-embedded from the stored record, papers in a live
 writer's batch are left alone - then stores a new revision so derived indexes rebuild.
@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from bot import paths
 from bot.errors import StoreError
 
 if TYPE_CHECKING:
@@ -87,21 +88,12 @@ log = logging.getLogger(__name__)
 def journal_path(settings: Settings) -> Path:
     """The single note file of paperbot versions before per-writer notes (read as a dead
     writer's note when present)."""
-    if settings.chroma_host:
-        return settings.home / "journal" / f"{_server_key(settings)}.json"
-    return settings.store_dir / f".paperbot-journal-{settings.collection}.json"
-
-
-def _server_key(settings: Settings) -> str:
-    host = "".join(c if c.isalnum() else "-" for c in str(settings.chroma_host))
-    return f"{host}-{settings.chroma_port}-{settings.collection}"
+    return paths.legacy_journal_file(settings)
 
 
 def journal_dir(settings: Settings) -> Path:
     """The folder holding one note per writer for the configured store and collection."""
-    if settings.chroma_host:
-        return settings.home / "journal" / _server_key(settings)
-    return settings.store_dir / f".paperbot-journal-{settings.collection}"
+    return paths.journal_dir(settings)
 
 
 def journal_notes(settings: Settings) -> list[Path]:
@@ -342,7 +334,7 @@ def recover_interrupted(
     folder listing)."""
     if not journal_notes(settings):
         return None
-    from bot.index.doctor import reconcile_papers
+    from bot.index.reconcile import reconcile_papers
 
     with store.writing():
         notes = read_notes(settings)

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         model_dir = Path(args.model)
     else:
-        from bot.index.embeddings import default_local_model
+        from bot.index.local_model import default_local_model
 
         model_dir = default_local_model()
     if not (model_dir / "config.json").is_file() and not (model_dir / "0_Transformer").is_dir():

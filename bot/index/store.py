@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from bot import paths
 from bot.errors import EmbeddingMismatchError, StoreError
 from bot.index.catalog import paper_from_record
 from bot.index.filters import filter_keys
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["ChunkMatch", "PaperStore", "PaperWrite", "StoreListener", "explain_store_error"]
 
 SCHEMA_VERSION = 1
-STORE_FILE = "chroma.sqlite3"
+STORE_FILE = paths.STORE_FILE
 log = logging.getLogger(__name__)
 # Embedded stores: the revision this process last saw or stored, per store and collection.
 _SEEN: dict[str, str] = {}
@@ -348,7 +349,7 @@ class PaperStore:
         """Where the counts of the last write are recorded (next to the store, outside it),
         so a store file that was deleted or truncated is noticed instead of reading as an
         empty store."""
-        return self.settings.home / "state" / f"{self.settings.collection}.json"
+        return paths.state_file(self.settings)
 
     def _record_state(self, revision: str) -> None:
         if self.settings.chroma_host:
@@ -386,7 +387,7 @@ class PaperStore:
         had = int(recorded.get("papers") or 0)
         if had <= 0 or self.count_papers() > 0:
             return None
-        store_file = self.settings.store_dir / STORE_FILE
+        store_file = paths.store_file(self.settings.home)
         if not store_file.exists():
             how = f"{STORE_FILE} is missing"
         elif store_file.stat().st_size == 0:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import paths
 from bot.errors import InputError
 from bot.index.filters import date_key
 from bot.types import IngestFailure, IngestReport, Paper
@@ -88,7 +89,7 @@ def _since_date(since: str) -> str:
     """``YYYY[-MM[-DD]]`` -> ``YYYYMMDD`` (missing parts: the first month/day)."""
     key = date_key(since)
     if key is None or not re.fullmatch(r"\s*\d{4}(?:-\d{1,2}(?:-\d{1,2})?)?\s*", since):
-        raise InputError("--since must be a date like 2024, 2024-06 or 2024-06-30")
+        raise InputError("since must be a date like 2024, 2024-06 or 2024-06-30", params=["since"])
     year, month, day = key // 10000, key // 100 % 100, key % 100
     return f"{year:04d}{max(month, 1):02d}{max(day, 1):02d}"
 
@@ -260,12 +261,12 @@ def fetch_arxiv(
     """Page through the arXiv API results of ``query`` (see the module docstring)."""
     started = time.perf_counter()
     if max_results < 1:
-        raise InputError("--max must be at least 1")
+        raise InputError("max_results must be at least 1", params=["max_results"])
     search = arxiv_search_query(query, categories, since)
     since_key = date_key(since) if since else None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", query).strip("-")[:40] or "query"
-    folder = settings.home / "sources" / "arxiv"
+    folder = paths.arxiv_sources_dir(settings.home)
     client = _Client(settings, sleep)
     result = FetchResult()
     seen: set[str] = set()

@@ -14,14 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from bot.index.journal import WriteJournal, recover_interrupted
 from bot.index.store import PaperWrite
+from bot.index.writes import prepare_writes
 from bot.ingest.library import plan_ingest
 from bot.ingest.readers import iter_input_files, read_file, resolve_format
 from bot.ingest.readers.isolated import parse_worker
-from bot.text.chunking import chunk_paper
 from bot.types import IngestFailure, IngestReport, Paper
 
 if TYPE_CHECKING:
@@ -89,43 +87,6 @@ def ingest_papers(
     store.update_records(plan.relabels)  # content unchanged: aliases/sources only, no chunks
     report.seconds += time.perf_counter() - started
     return report
-
-
-def prepare_writes(
-    batch: Sequence[Paper], embedder: Embedder, settings: Settings
-) -> list[PaperWrite]:
-    """Chunk and embed papers into store writes (also used to re-embed by bot.doctor)."""
-    chunked = [
-        chunk_paper(p, settings.chunk_tokens, settings.chunk_overlap_sentences) for p in batch
-    ]
-    texts = [
-        f"{p.title}\n{c.text}" for p, chunks in zip(batch, chunked, strict=True) for c in chunks
-    ]
-    chunk_vectors = embedder.embed_documents(texts) if texts else np.zeros((0, embedder.dimension))
-    # A paper's own vector is the normalised mean of its chunk vectors (no extra model pass);
-    # only a paper without chunks has its title embedded.
-    chunkless = [p.title for p, chunks in zip(batch, chunked, strict=True) if not chunks]
-    paper_vectors = iter(embedder.embed_documents(chunkless) if chunkless else [])
-    writes = []
-    offset = 0
-    for paper, chunks in zip(batch, chunked, strict=True):
-        vectors = chunk_vectors[offset : offset + len(chunks)]
-        writes.append(
-            PaperWrite(
-                paper=paper,
-                chunks=chunks,
-                chunk_vectors=vectors,
-                paper_vector=_mean_direction(vectors) if chunks else next(paper_vectors),
-            )
-        )
-        offset += len(chunks)
-    return writes
-
-
-def _mean_direction(vectors: np.ndarray) -> np.ndarray:
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm > 0 else mean
 
 
 def ingest_paths(

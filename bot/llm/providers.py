@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError, LLMUnavailableError
 from bot.llm.base import Generation, Options, Request, RetryingModel
-from bot.llm.registry import make_llm, register_provider
-from bot.llm.retry import RetryPolicy, one_line
+from bot.llm.registry import provider, register_provider
+from bot.llm.retry import Clock, RetryPolicy, one_line
 
 if TYPE_CHECKING:
+    from bot.llm.base import ChatModel
     from bot.settings import Settings
 
 __all__ = [
@@ -299,3 +300,13 @@ def _make_extractive(settings: Settings, retry: RetryPolicy) -> None:
 register_provider("openai", _make_openai, "any OpenAI-compatible endpoint (langchain-openai)")
 register_provider("local", _make_local, "an in-process GGUF model (llama-cpp-python)")
 register_provider("extractive", _make_extractive, "no model: answers quoted from the papers")
+
+
+def make_llm(settings: Settings, clock: Clock | None = None) -> ChatModel | None:
+    """The chat model the settings ask for, from the provider registered under the resolved
+    mode; ``None`` means extractive mode.
+
+    Every provider gets the retry policy of the settings (``PAPERBOT_LLM_*RETR*``,
+    ``PAPERBOT_LLM_DEADLINE``), on ``clock`` when given (tests)."""
+    chosen = provider(resolve_mode(settings))
+    return chosen.factory(settings, RetryPolicy.from_settings(settings, clock))

@@ -3,13 +3,14 @@
 In the spirit of simonw/llm's ``register_models`` and txtai's factories: a provider is a
 name plus a function from settings (and the retry policy they configure) to a
 :class:`bot.llm.base.ChatModel` - or ``None`` for a mode that needs no model. Adding a
-provider means registering it; :func:`make_llm` has no per-provider branches::
+provider means registering it; :func:`bot.llm.providers.make_llm` has no per-provider branches::
 
     from bot.llm.registry import register_provider
     register_provider("mine", lambda settings, retry: MyModel(retry=retry))
 
-The built-in providers (``openai``, ``local``, ``extractive``) are registered by
-:mod:`bot.llm.providers`.
+The built-in providers (``openai``, ``local``, ``extractive``) are registered when
+:mod:`bot.llm.providers` is imported; its :func:`~bot.llm.providers.make_llm` picks one from the
+settings. This module imports no provider (no cycle: providers import the registry).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
-from bot.llm.retry import Clock, RetryPolicy
+from bot.llm.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from bot.llm.base import ChatModel
     from bot.settings import Settings
 
-__all__ = ["Provider", "ProviderFactory", "make_llm", "provider", "providers", "register_provider"]
+__all__ = ["Provider", "ProviderFactory", "provider", "providers", "register_provider"]
 
 ProviderFactory = Callable[["Settings", RetryPolicy], "ChatModel | None"]
 
@@ -45,31 +46,14 @@ def register_provider(name: str, factory: ProviderFactory, description: str = ""
     _PROVIDERS[name] = Provider(name, factory, description)
 
 
-def _builtins() -> None:
-    import bot.llm.providers  # noqa: F401 - registers openai, local and extractive
-
-
 def providers() -> list[Provider]:
     """The registered providers, by name."""
-    _builtins()
     return [_PROVIDERS[name] for name in sorted(_PROVIDERS)]
 
 
 def provider(name: str) -> Provider:
-    _builtins()
     try:
         return _PROVIDERS[name]
     except KeyError:
         known = ", ".join(sorted(_PROVIDERS))
         raise ConfigError(f"PAPERBOT_LLM_MODE={name}: no such provider (known: {known})") from None
-
-
-def make_llm(settings: Settings, clock: Clock | None = None) -> ChatModel | None:
-    """The chat model the settings ask for; ``None`` means extractive mode.
-
-    Every provider gets the retry policy of the settings (``PAPERBOT_LLM_*RETR*``,
-    ``PAPERBOT_LLM_DEADLINE``), on ``clock`` when given (tests)."""
-    from bot.llm.providers import resolve_mode
-
-    chosen = provider(resolve_mode(settings))
-    return chosen.factory(settings, RetryPolicy.from_settings(settings, clock))

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
-from bot.errors import InputError
+from bot.errors import InputError, NotFoundError
 from bot.types import Paper, normalise_title
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def find_by_id(store: PaperStore, ref: str) -> Paper | None:
 def find_paper(store: PaperStore, ref: str) -> Paper:
     """The stored paper ``ref`` names (id, arXiv id/URL, or title); see the module docstring.
 
-    Raises :class:`~bot.errors.InputError` when nothing matches and
+    Raises :class:`~bot.errors.NotFoundError` (an ``InputError``) when nothing matches and
     :class:`AmbiguousPaperError` when several titles match about equally well."""
     ref = " ".join((ref or "").split())
     if not ref:
@@ -110,7 +110,7 @@ def find_paper(store: PaperStore, ref: str) -> Paper:
         raise InputError("the store holds no papers: run 'paperbot ingest' first")
     ranked = rank_titles(ref, papers)
     if not ranked:
-        raise InputError(f"no paper matches '{ref}' (by id, arXiv id or title)")
+        raise NotFoundError(f"no paper matches '{ref}' (by id, arXiv id or title)")
     best = ranked[0][0]
     ties = [p for score, p in ranked if score >= best - _TIE]
     if len(ties) == 1 or (best >= _SURE and ranked[1:2] and ranked[1][0] < _SURE):

@@ -22,13 +22,13 @@ paper's chunk vectors), so digests do not list near-duplicates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from bot.errors import EmptyStoreError, InputError
 from bot.index.filters import SearchFilter
+from bot.paths import bm25_dir
 from bot.retrieve.fusion import minmax, mmr, reciprocal_rank_fusion, weighted_fusion
 from bot.types import SearchHit
 
@@ -45,15 +45,6 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 # Papers found only by BM25 get their best chunk picked (one Chroma read + tokenising their
 # chunks) when among the first LEXICAL_TEXT_HITS such hits; deeper ones carry the abstract.
 LEXICAL_TEXT_HITS = 10
-
-
-def bm25_dir(settings: Settings) -> Path:
-    """Where the BM25 index of the configured collection is saved."""
-    name = settings.collection
-    if settings.chroma_host:
-        host = "".join(c if c.isalnum() else "-" for c in settings.chroma_host)
-        name = f"{host}-{settings.chroma_port}-{name}"
-    return settings.home / "bm25" / name
 
 
 @dataclass

@@ -63,12 +63,14 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 
+from bot import paths
 from bot.api import PaperBot
 from bot.errors import (
     ConfigError,
     EmptyStoreError,
     InputError,
     LLMError,
+    NotFoundError,
     PaperbotError,
     StoreError,
 )
@@ -152,16 +154,20 @@ class NewsletterRequest(_Body):
 
 
 # --- errors -----------------------------------------------------------------------------
+#: The HTTP status of each error type, most specific first (the first ``isinstance`` wins).
+STATUS_BY_ERROR: tuple[tuple[type[PaperbotError], int], ...] = (
+    (EmptyStoreError, 409),
+    (NotFoundError, 404),
+    (InputError, 422),
+    (LLMError, 502),
+    (ConfigError, 503),
+    (StoreError, 503),
+)
+
+
 def status_for(exc: PaperbotError) -> int:
-    if isinstance(exc, EmptyStoreError):
-        return 409
-    if isinstance(exc, InputError):
-        return 404 if str(exc).startswith(("no paper with id", "no session with id")) else 422
-    if isinstance(exc, LLMError):
-        return 502
-    if isinstance(exc, ConfigError | StoreError):
-        return 503
-    return 500
+    """The HTTP status for ``exc``, chosen by its type (500 for any other error)."""
+    return next((status for kind, status in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -680,7 +686,7 @@ def _ingest_upload(
             raise HTTPException(422, exc.message) from exc
     elif detect_format(Path(safe)) is None:
         raise HTTPException(415, unsupported_message(Path(original)))
-    folder = settings.home / "uploads"
+    folder = paths.uploads_dir(settings.home)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"{stamp}-{threading.get_ident() % 10000:04d}-{safe}"

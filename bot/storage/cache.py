@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import paths
 from bot.storage.migrations import Migration, SchemaVersionError, migrate
 
 __all__ = ["MIGRATIONS", "GenerationCache", "cache_key"]
@@ -84,7 +85,7 @@ class GenerationCache:
 
     @classmethod
     def for_home(cls, home: Path, enabled: bool = True) -> GenerationCache:
-        return cls(Path(home) / "cache" / "generations.sqlite3", enabled)
+        return cls(paths.cache_db(home), enabled)
 
     def _connect(self) -> sqlite3.Connection:
         """A connection to the migrated file; raises ``sqlite3.Error`` (also for a file from a

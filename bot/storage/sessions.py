@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.errors import InputError, StoreError
+from bot.errors import InputError, NotFoundError, StoreError
 from bot.storage.migrations import Migration, migrate
 
 __all__ = ["MIGRATIONS", "Session", "SessionStore", "Turn", "new_session_id"]
@@ -220,7 +220,7 @@ class SessionStore:
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
-                raise InputError(f"no session with id '{session_id}' (see: paperbot sessions)")
+                raise NotFoundError(f"no session with id '{session_id}' (see: paperbot sessions)")
             turns = [
                 Turn(
                     n=t["n"],

@@ -1,7 +1,7 @@
 """Extra ``paperbot`` sub-commands, one module per area (eval, summarize, serve, ...).
 
-Each module registers its commands on :data:`bot.cli.main.app` when imported; :func:`load_all`
-imports every module of this package, so adding a command never means editing ``cli.py``.
+Each module registers its commands on :data:`bot.cli.app.app` when imported; :func:`load_all`
+imports every module of this package, so adding a command never means editing ``bot/cli/main.py``.
 """
 
 from __future__ import annotations
@@ -13,5 +13,8 @@ __all__ = ["load_all"]
 
 
 def load_all() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        importlib.import_module(f"{__name__}.{info.name}")
+    """Import every command module: :mod:`.core` first (its commands lead ``--help``), then the
+    rest by name."""
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__))
+    for name in sorted(names, key=lambda n: n != "core"):
+        importlib.import_module(f"{__name__}.{name}")

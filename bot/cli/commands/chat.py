@@ -16,12 +16,13 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from bot.cli.main import (
+from bot.cli.app import (
     JsonOpt,
     KOpt,
     app,
     bot_from_env,
     err,
+    error_text,
     escape,
     how_answered,
     out,
@@ -141,7 +142,7 @@ class Repl:
         try:
             result = method(citation["paper_id"])
         except PaperbotError as exc:
-            self.fail(str(exc))
+            self.fail(error_text(exc))
             return
         data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         if self.as_json:
@@ -176,7 +177,7 @@ class Repl:
         try:
             result = self.bot.chat(question, self.session_id, self.k, on_token=on_token)
         except PaperbotError as exc:
-            self.fail(str(exc))
+            self.fail(error_text(exc))
             return
         finally:
             if live is not None:

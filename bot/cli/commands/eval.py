@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli.main import app
+from bot.cli.app import app
 
 __all__ = ["eval_app"]
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli.app import JsonOpt, err, out, print_json, progress_bar, run_or_exit
 from bot.cli.commands.eval import eval_app
-from bot.cli.main import JsonOpt, err, out, print_json, progress_bar, run_or_exit
 
 __all__ = ["eval_verifier"]
 

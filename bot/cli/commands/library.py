@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.main import (
+from bot.cli.app import (
     JsonOpt,
     app,
     bot_from_env,

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.commands.summarize import AudienceOpt, GradeOpt, NoCacheOpt, print_candidates
-from bot.cli.main import (
+from bot.cli.app import (
     JsonOpt,
     app,
     bot_from_env,
@@ -19,6 +18,7 @@ from bot.cli.main import (
     progress_bar,
     run_or_exit,
 )
+from bot.cli.commands.summarize import AudienceOpt, GradeOpt, NoCacheOpt, print_candidates
 from bot.retrieve.lookup import AmbiguousPaperError
 
 __all__ = ["newsletter"]

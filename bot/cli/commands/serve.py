@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.main import app, err, out, run_or_exit
+from bot.cli.app import app, err, out, run_or_exit
 
 __all__ = ["serve"]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.main import JsonOpt, app, escape, out, print_json, run_or_exit
+from bot.cli.app import JsonOpt, app, escape, out, print_json, run_or_exit
 
 __all__ = ["sessions"]
 

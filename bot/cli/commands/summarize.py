@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.main import (
+from bot.cli.app import (
     JsonOpt,
     app,
     bot_from_env,

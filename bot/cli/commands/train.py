@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.main import app, err, out, run_or_exit
+from bot.cli.app import app, err, out, run_or_exit
 from bot.errors import InputError
 
 __all__ = ["train_app", "train_verifier"]

@@ -67,7 +67,7 @@ def _serve(conn_in: Connection, conn_out: Connection, memory_mb: int = 0) -> Non
     """The worker's loop: (path, format) in, a ReadResult (or an error line) out."""
     import pypdf  # noqa: F401 - loaded before the memory budget applies
 
-    from bot.ingest.readers import read_file_here
+    from bot.ingest.readers.registry import read_file_here
 
     _limit_memory(memory_mb)
     conn_out.send("ready")  # imports done: the parent's clock for a file starts after this

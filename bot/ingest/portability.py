@@ -100,7 +100,7 @@ def _chunk_record(chunk_id: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 def export_lines(store: PaperStore, settings: Settings) -> tuple[dict[str, Any], Iterator[str]]:
     """The header and an iterator of the JSON lines (header first) of an export."""
-    from bot.index.doctor import classify_records
+    from bot.index.reconcile import classify_records
 
     records = dict(store.iter_paper_records())
     chunk_records = list(store.iter_chunk_records())
