@@ -80,7 +80,7 @@ def select_papers(
 ) -> tuple[list[Paper], list[str]]:
     """The papers a digest covers, in order, and notes (e.g. what ``--from`` ingested).
 
-    Exactly one of ``query`` (its top ``top`` hits, default ``settings.newsletter_top``),
+    Exactly one of ``query`` (its top ``top`` hits, default ``settings.summary.newsletter_top``),
     ``ids`` (paper ids, arXiv ids or titles, see :meth:`PaperBot.find_paper`) and
     ``from_file`` (every paper in a listing/JSON file, ingested first if new) is needed."""
     given = [name for name, v in (("query", query), ("ids", ids), ("from", from_file)) if v]
@@ -90,7 +90,7 @@ def select_papers(
         raise InputError("--top must be at least 1")
     notes: list[str] = []
     if query:
-        hits = bot.search(query, k=top or bot.settings.newsletter_top)
+        hits = bot.search(query, k=top or bot.settings.summary.newsletter_top)
         return [h.paper for h in hits], notes
     if ids:
         papers: list[Paper] = []

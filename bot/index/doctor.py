@@ -187,7 +187,7 @@ def _reembed(
     from bot.ingest.pipeline import prepare_writes
 
     papers = store.get_papers(list(paper_ids))
-    step = settings.ingest_batch_papers
+    step = settings.ingest.batch_papers
     for start in range(0, len(papers), step):
         store.write(prepare_writes(papers[start : start + step], embedder, settings))
     return len(papers)
@@ -304,7 +304,7 @@ def _store_file_check(store: PaperStore) -> Check:
     if detail:
         recorded = store.recorded_state() or {}
         return Check("store file", "problem", int(recorded.get("papers") or 1), detail)
-    if store.settings.chroma_host:
+    if store.settings.chroma.host:
         return Check("store file", "ok", 0, f"Chroma server {store.location}")
     return Check("store file", "ok", 0, "the store file holds what was last written")
 

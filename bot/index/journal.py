@@ -87,21 +87,21 @@ log = logging.getLogger(__name__)
 def journal_path(settings: Settings) -> Path:
     """The single note file of paperbot versions before per-writer notes (read as a dead
     writer's note when present)."""
-    if settings.chroma_host:
-        return settings.home / "journal" / f"{_server_key(settings)}.json"
-    return settings.store_dir / f".paperbot-journal-{settings.collection}.json"
+    if settings.chroma.host:
+        return settings.store.home / "journal" / f"{_server_key(settings)}.json"
+    return settings.store_dir / f".paperbot-journal-{settings.store.collection}.json"
 
 
 def _server_key(settings: Settings) -> str:
-    host = "".join(c if c.isalnum() else "-" for c in str(settings.chroma_host))
-    return f"{host}-{settings.chroma_port}-{settings.collection}"
+    host = "".join(c if c.isalnum() else "-" for c in str(settings.chroma.host))
+    return f"{host}-{settings.chroma.port}-{settings.store.collection}"
 
 
 def journal_dir(settings: Settings) -> Path:
     """The folder holding one note per writer for the configured store and collection."""
-    if settings.chroma_host:
-        return settings.home / "journal" / _server_key(settings)
-    return settings.store_dir / f".paperbot-journal-{settings.collection}"
+    if settings.chroma.host:
+        return settings.store.home / "journal" / _server_key(settings)
+    return settings.store_dir / f".paperbot-journal-{settings.store.collection}"
 
 
 def journal_notes(settings: Settings) -> list[Path]:

@@ -72,7 +72,7 @@ def ingest_papers(
 
     # Embedding (torch, GIL released) overlaps with writing the previous batch to Chroma in
     # one background thread; writes stay strictly one at a time and in order.
-    step = settings.ingest_batch_papers
+    step = settings.ingest.batch_papers
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-write") as writer:
             pending: tuple[Future[int], int] | None = None
@@ -96,7 +96,7 @@ def prepare_writes(
 ) -> list[PaperWrite]:
     """Chunk and embed papers into store writes (also used to re-embed by bot.doctor)."""
     chunked = [
-        chunk_paper(p, settings.chunk_tokens, settings.chunk_overlap_sentences) for p in batch
+        chunk_paper(p, settings.chunking.tokens, settings.chunking.overlap_sentences) for p in batch
     ]
     texts = [
         f"{p.title}\n{c.text}" for p, chunks in zip(batch, chunked, strict=True) for c in chunks
@@ -147,7 +147,7 @@ def ingest_paths(
     report = IngestReport(failed=list(failures))
     papers: list[Paper] = []
     # PDFs are parsed in a worker process with time and memory budgets (one for all files)
-    with parse_worker(settings.parse_timeout, settings.parse_memory_mb) as worker:
+    with parse_worker(settings.ingest.parse_timeout, settings.ingest.parse_memory_mb) as worker:
         for i, path in enumerate(files):
             result = read_file(path, fmt, worker=worker)
             papers.extend(result.papers)

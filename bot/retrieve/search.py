@@ -49,11 +49,11 @@ LEXICAL_TEXT_HITS = 10
 
 def bm25_dir(settings: Settings) -> Path:
     """Where the BM25 index of the configured collection is saved."""
-    name = settings.collection
-    if settings.chroma_host:
-        host = "".join(c if c.isalnum() else "-" for c in settings.chroma_host)
-        name = f"{host}-{settings.chroma_port}-{name}"
-    return settings.home / "bm25" / name
+    name = settings.store.collection
+    if settings.chroma.host:
+        host = "".join(c if c.isalnum() else "-" for c in settings.chroma.host)
+        name = f"{host}-{settings.chroma.port}-{name}"
+    return settings.store.home / "bm25" / name
 
 
 @dataclass
@@ -69,13 +69,13 @@ class RetrievalConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrievalConfig:
         return cls(
-            mode=settings.retrieval_mode,
-            fusion=settings.fusion,
-            rrf_k=settings.rrf_k,
-            dense_weight=settings.hybrid_dense_weight,
-            candidates=settings.retrieval_candidates,
-            mmr_lambda=settings.mmr_lambda,
-            bm25_prf=settings.bm25_prf,
+            mode=settings.retrieval.mode,
+            fusion=settings.retrieval.fusion,
+            rrf_k=settings.retrieval.rrf_k,
+            dense_weight=settings.retrieval.dense_weight,
+            candidates=settings.retrieval.candidates,
+            mmr_lambda=settings.retrieval.mmr_lambda,
+            bm25_prf=settings.retrieval.bm25_prf,
         )
 
 
