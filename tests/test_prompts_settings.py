@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -210,3 +211,21 @@ def test_paperbot_config_env_example_prints_the_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+def test_no_flat_settings_access_is_left() -> None:
+    """Code reads settings through their groups (``settings.retrieval.top_k``); a flat access
+    (``settings.top_k``, e.g. from a branch merged after the regrouping) fails here by name.
+    Fix: re-run the rewrite script (see the commit that introduced the groups)."""
+    flat = {info.flat for info in SETTINGS}
+    found = []
+    for folder in ("bot", "tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Attribute) or node.attr not in flat:
+                    continue
+                owner = node.value
+                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+                if name.endswith(("settings", "settings_")):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert not found, "flat settings accesses:\n" + "\n".join(found)
