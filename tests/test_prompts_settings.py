@@ -93,6 +93,7 @@ def test_env_example_is_generated_from_the_settings() -> None:
     assigned = [line.split("=", 1)[0] for line in lines]
     assert assigned == [info.env[0] for info in SETTINGS]
     assert len({e for info in SETTINGS for e in info.env}) == sum(len(i.env) for i in SETTINGS)
+    assert all(len(str(info.field.description or "")) > 10 for info in SETTINGS)
 
 
 def test_env_example_values_are_the_defaults(
