@@ -216,8 +216,9 @@ def test_paperbot_config_env_example_prints_the_file(tmp_path: Path) -> None:
 
 def test_no_flat_settings_access_is_left() -> None:
     """Code reads settings through their groups (``settings.retrieval.top_k``); a flat access
-    (``settings.top_k``, e.g. from a branch merged after the regrouping) fails here by name.
-    Fix: re-run the rewrite script (see the commit that introduced the groups)."""
+    (the old form: ``top_k`` read directly on a settings object, e.g. in a branch merged after
+    the regrouping) fails here by name. Fix: re-run the rewrite script (see the commit that
+    introduced the groups)."""
     flat = {info.flat for info in SETTINGS}
     found = []
     for folder in ("bot", "tests", "benchmarks"):
