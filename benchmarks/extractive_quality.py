@@ -172,10 +172,12 @@ def run_questions(bot: PaperBot, path: Path) -> dict[str, dict[str, Tally]]:
             continue
         split = "dev" if number % 2 else "test"
         expected = [e.lower() for e in record.get("expect") or []]
-        hits = bot.retriever.search(record["q"], k=bot.settings.top_k)
-        sources = build_sources(hits, bot.settings.context_tokens)
+        hits = bot.retriever.search(record["q"], k=bot.settings.retrieval.top_k)
+        sources = build_sources(hits, bot.settings.retrieval.context_tokens)
         for name, select in SELECTIONS.items():
-            draft, _ = select(record["q"], sources, bot.verifier, bot.settings.abstain_threshold)
+            draft, _ = select(
+                record["q"], sources, bot.verifier, bot.settings.verification.abstain_threshold
+            )
             tally = out[split][name]
             tally.n += 1
             if draft is None:
@@ -209,7 +211,7 @@ def main() -> None:
     pubmed = run_pubmedqa(
         args.shared / "eval" / "pubmedqa" / "pqal_trainval.json",
         verifier,
-        settings.abstain_threshold,
+        settings.verification.abstain_threshold,
     )
     bot = PaperBot(settings, embedder=LocalEmbedder(), llm=None)
     bot.ingest([ROOT / "data" / "papers"])

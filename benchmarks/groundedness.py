@@ -168,7 +168,7 @@ def run_answers(args: argparse.Namespace, embedder: LocalEmbedder) -> dict[str, 
     tune = [i for i in range(len(questions)) if i % 2 == 0]
     held = [i for i in range(len(questions)) if i % 2 == 1]
     tuned = choose_threshold([best[i] for i in tune], [questions[i] for i in tune])
-    current = base.settings.abstain_threshold
+    current = base.settings.verification.abstain_threshold
 
     def rates(idx: list[int], t: float) -> tuple[float, float]:
         un = [best[i] < t for i in idx if questions[i].unanswerable]

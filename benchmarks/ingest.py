@@ -78,7 +78,9 @@ def main() -> None:
 
         texts = []  # exactly what the pipeline embeds: the papers as the reader gives them
         for paper in read_file(source).papers:
-            for c in chunk_paper(paper, settings.chunk_tokens, settings.chunk_overlap_sentences):
+            for c in chunk_paper(
+                paper, settings.chunking.tokens, settings.chunking.overlap_sentences
+            ):
                 texts.append(f"{paper.title}\n{c.text}")
         model.encode(texts[:64], normalize_embeddings=True)  # warm-up
 
@@ -117,7 +119,7 @@ def main() -> None:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "CHROMA_"))}
         env.update(
-            PAPERBOT_HOME=str(settings.home),
+            PAPERBOT_HOME=str(settings.store.home),
             PAPERBOT_LLM_MODE="extractive",
             PAPERBOT_ENV_FILE=str(tmp / "none.env"),
             HF_HUB_OFFLINE="1",
@@ -155,7 +157,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.2f}.",
         "",
         f"Corpus: SciFact, {len(records):,} abstracts -> {len(texts):,} chunks "
-        f"(`PAPERBOT_CHUNK_TOKENS`={settings.chunk_tokens}); embedded store; MiniLM-L6 on CPU. "
+        f"(`PAPERBOT_CHUNK_TOKENS`={settings.chunking.tokens}); embedded store; MiniLM-L6 on CPU. "
         f"Raw = `SentenceTransformer.encode` (batch {embedder.batch_size}) on the same "
         '"title + chunk" texts in one call '
         "(mean of one run before and one after the pipeline).",

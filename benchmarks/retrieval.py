@@ -97,7 +97,7 @@ def langchain_baseline(bot: Any, embedder: LocalEmbedder, home: Path) -> Any:
             metas.append({"paper_id": str(meta["paper_id"])})
     emb = _Emb(embedder, vectors)
     store = Chroma(
-        collection_name=f"lc-{bot.settings.collection}"[:60],
+        collection_name=f"lc-{bot.settings.store.collection}"[:60],
         embedding_function=emb,
         persist_directory=str(home / "langchain-baseline"),
     )
@@ -154,7 +154,9 @@ def main() -> None:
     t0 = time.perf_counter()
     bot, embedded = ingest_beir(data, settings, embedder, progress, k=args.k)
     ingest_s = time.perf_counter() - t0
-    print(f"collection {bot.settings.collection}: {embedded} papers embedded in {ingest_s:.0f}s")
+    print(
+        f"collection {bot.settings.store.collection}: {embedded} papers embedded in {ingest_s:.0f}s"
+    )
     t0 = time.perf_counter()
     bot.retriever.lexical.ensure_current()
     bm25_s = time.perf_counter() - t0

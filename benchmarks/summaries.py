@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/summaries.md")
     args = parser.parse_args()
     papers = read_file(SEED).papers[: args.limit]
-    threshold = Settings.model_validate({}).verify_threshold
+    threshold = Settings.model_validate({}).verification.threshold
     verifier = Verifier(LocalEmbedder(), threshold=threshold)
     started = time.perf_counter()
     runs = []

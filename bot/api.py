@@ -125,15 +125,15 @@ class PaperBot:
             from bot.ground.verify import Verifier
 
             judge = None
-            if self.settings.verify != "model":
+            if self.settings.verification.judge != "model":
                 from bot.ground.judge import LLMJudge
 
                 judge = LLMJudge(self._judge_llm())
             self._verifier = Verifier(
                 lambda: self.embedder,
-                threshold=self.settings.verify_threshold,
+                threshold=self.settings.verification.threshold,
                 judge=judge,
-                mode=self.settings.verify,
+                mode=self.settings.verification.judge,
             )
         return self._verifier
 
@@ -141,10 +141,10 @@ class PaperBot:
         """The OpenAI-compatible model that judges citations (PAPERBOT_VERIFY=llm|both)."""
         if self.llm is not None and self.llm.mode == "openai":
             return self.llm
-        if not (self.settings.openai_base_url or self.settings.openai_api_key):
+        if not (self.settings.llm.openai_base_url or self.settings.llm.openai_api_key):
             raise ConfigError(
-                f"PAPERBOT_VERIFY={self.settings.verify} needs an OpenAI-compatible model: set "
-                "OPENAI_BASE_URL (and OPENAI_API_KEY, OPENAI_MODEL)"
+                f"PAPERBOT_VERIFY={self.settings.verification.judge} needs an OpenAI-compatible "
+                "model: set OPENAI_BASE_URL (and OPENAI_API_KEY, OPENAI_MODEL)"
             )
         from bot.llm.providers import make_llm
 
@@ -158,7 +158,9 @@ class PaperBot:
         if self._retriever is None:
             from bot.retrieve.search import Retriever
 
-            self._retriever = Retriever(self.store, self.embedder, max_k=self.settings.max_k)
+            self._retriever = Retriever(
+                self.store, self.embedder, max_k=self.settings.retrieval.max_k
+            )
         return self._retriever
 
     # --- the API ----------------------------------------------------------------------
@@ -215,7 +217,7 @@ class PaperBot:
         filters = SearchFilter.build(since, until, categories, authors)
         return self.retriever.search(
             query,
-            k=self.settings.top_k if k is None else k,
+            k=self.settings.retrieval.top_k if k is None else k,
             where=where,
             filters=filters,
             mode=mode,
@@ -294,7 +296,7 @@ class PaperBot:
         if getattr(self, "_sessions", None) is None:
             from bot.storage.sessions import SessionStore
 
-            self._sessions = SessionStore(paths.sessions_db(self.settings.home))
+            self._sessions = SessionStore(paths.sessions_db(self.settings.store.home))
         return self._sessions
 
     def chat(
@@ -333,7 +335,7 @@ class PaperBot:
             from bot.storage.cache import GenerationCache
 
             self._generation_cache = GenerationCache.for_home(
-                self.settings.home, enabled=self.settings.cache_enabled
+                self.settings.store.home, enabled=self.settings.summary.cache_enabled
             )
         return self._generation_cache
 
@@ -407,7 +409,7 @@ class PaperBot:
             find=self.find_paper,
             add=self.add_papers,
             stored=lambda paper_ids: self.store.get_papers(list(paper_ids)),
-            default_top=self.settings.newsletter_top,
+            default_top=self.settings.summary.newsletter_top,
         )
         papers, notes = select_papers(
             source,
@@ -559,7 +561,7 @@ class PaperBot:
             }
         return {
             **counts,
-            "collection": self.settings.collection,
+            "collection": self.settings.store.collection,
             "server_mode": self.settings.server_mode,
             "llm_mode": resolve_mode(self.settings),
         }

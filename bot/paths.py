@@ -60,34 +60,34 @@ def store_file(home: Path) -> Path:
 
 def server_key(settings: Settings) -> str:
     """``<host>-<port>-<collection>``: names what belongs to one collection on a Chroma server."""
-    host = "".join(c if c.isalnum() else "-" for c in str(settings.chroma_host))
-    return f"{host}-{settings.chroma_port}-{settings.collection}"
+    host = "".join(c if c.isalnum() else "-" for c in str(settings.chroma.host))
+    return f"{host}-{settings.chroma.port}-{settings.store.collection}"
 
 
 def bm25_dir(settings: Settings) -> Path:
     """Where the BM25 index of the configured collection is saved."""
-    name = server_key(settings) if settings.chroma_host else settings.collection
-    return Path(settings.home) / "bm25" / name
+    name = server_key(settings) if settings.chroma.host else settings.store.collection
+    return Path(settings.store.home) / "bm25" / name
 
 
 def state_file(settings: Settings) -> Path:
     """The counts of the last write to the configured collection (outside the store, so a
     deleted or truncated store file is noticed)."""
-    return Path(settings.home) / "state" / f"{settings.collection}.json"
+    return Path(settings.store.home) / "state" / f"{settings.store.collection}.json"
 
 
 def journal_dir(settings: Settings) -> Path:
     """The folder holding one write note per writer for the configured store and collection."""
-    if settings.chroma_host:
-        return Path(settings.home) / "journal" / server_key(settings)
-    return store_dir(settings.home) / f".paperbot-journal-{settings.collection}"
+    if settings.chroma.host:
+        return Path(settings.store.home) / "journal" / server_key(settings)
+    return store_dir(settings.store.home) / f".paperbot-journal-{settings.store.collection}"
 
 
 def legacy_journal_file(settings: Settings) -> Path:
     """The single note file of paperbot versions before per-writer notes."""
-    if settings.chroma_host:
-        return Path(settings.home) / "journal" / f"{server_key(settings)}.json"
-    return store_dir(settings.home) / f".paperbot-journal-{settings.collection}.json"
+    if settings.chroma.host:
+        return Path(settings.store.home) / "journal" / f"{server_key(settings)}.json"
+    return store_dir(settings.store.home) / f".paperbot-journal-{settings.store.collection}.json"
 
 
 def sessions_db(home: Path) -> Path:

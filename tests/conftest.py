@@ -18,7 +18,7 @@ import pytest
 from bot.api import PaperBot
 from bot.index.embeddings import LocalEmbedder
 from bot.llm.providers import default_gguf
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, isolated_settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "papers" / "trending_papers_jun6.txt"
@@ -29,16 +29,10 @@ ABSTRACTS = ROOT / "tests" / "fixtures" / "abstracts" / "scitldr_dev.jsonl"
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:
-    """Settings isolated from the developer's environment and .env."""
-    base: dict[str, object] = {
-        "home": home,
-        "llm_mode": "extractive",
-        "openai_api_key": None,
-        "openai_base_url": None,
-        "chroma_host": None,
-    }
-    base.update(overrides)
-    return Settings.model_validate(base)
+    """Settings isolated from the developer's environment and .env (no ``PAPERBOT_*``,
+    ``OPENAI_*`` or ``CHROMA_*`` variable is read): the defaults in extractive mode, then
+    ``overrides`` (flat names, as in ``make_settings(home, top_k=3)``)."""
+    return isolated_settings(**{"home": home, "llm_mode": "extractive", **overrides})
 
 
 def openai_settings(home: Path, base_url: str, **overrides: object) -> Settings:

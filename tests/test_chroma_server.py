@@ -86,7 +86,7 @@ def test_two_processes_ingest_concurrently_into_one_server(
         for r in records:
             paper = Paper(id=r["id"], title=r["title"], abstract=r["abstract"])
             expected_chunks[r["id"]] = len(
-                chunk_paper(paper, settings.chunk_tokens, settings.chunk_overlap_sentences)
+                chunk_paper(paper, settings.chunking.tokens, settings.chunking.overlap_sentences)
             )
 
     procs = []

@@ -88,7 +88,7 @@ def test_doctor_finds_damage_and_repair_fixes_it(
     built: tuple[PaperBot, dict[str, Any], list[Paper]],
 ) -> None:
     bot, state0, papers = built
-    home = bot.settings.home
+    home = bot.settings.store.home
     _paper_coll, chunks = _collections(home)
     by_paper = bot.store.chunks_of([p.id for p in papers])
     a, b, c = papers[0].id, papers[1].id, papers[2].id
@@ -140,7 +140,7 @@ def test_bm25_claiming_current_revision_with_other_papers_is_a_problem(
     """Window 3 of bot/index/journal.py: records written, killed before the revision was bumped,
     while a BM25 index saved at that revision exists: it would silently miss the new paper."""
     bot, _state0, papers = built
-    home = bot.settings.home
+    home = bot.settings.store.home
     paper_coll, _chunks = _collections(home)
     meta_before = dict(paper_coll.metadata)
     extra = _papers(1, start=40)[0]
@@ -167,7 +167,7 @@ def test_killed_before_record_of_new_paper_leaves_no_orphans(
 ) -> None:
     """Window 1: a new paper's chunks written, its record not; the re-run no longer has it."""
     bot, state0, papers = built
-    paper_coll, _chunks = _collections(bot.settings.home)
+    paper_coll, _chunks = _collections(bot.settings.store.home)
     meta_before = dict(paper_coll.metadata)
     ghost = _papers(1, start=50)[0]
     WriteJournal.for_settings(bot.settings).begin([ghost.id])
@@ -193,7 +193,7 @@ def test_killed_mid_update_then_reverted_input_converges(
     (old hash) not yet replaced; the re-run brings the OLD content back, so its hash matches
     the record and a plain hash check would skip it with the wrong chunks."""
     bot, state0, papers = built
-    paper_coll, _chunks = _collections(bot.settings.home)
+    paper_coll, _chunks = _collections(bot.settings.store.home)
     target = papers[3]
     old = paper_coll.get(ids=[target.id], include=["embeddings", "documents", "metadatas"])
     meta_before = dict(paper_coll.metadata)

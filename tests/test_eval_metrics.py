@@ -109,7 +109,7 @@ def test_eval_on_tiny_beir_gives_hand_computed_metrics(
     settings = make_settings(tmp_path / "home")
     bot, embedded = ingest_beir(data, settings, embedder, k=10)
     assert embedded == 6
-    assert bot.settings.collection == beir_collection_name(data, settings, embedder.name)
+    assert bot.settings.store.collection == beir_collection_name(data, settings, embedder.name)
     report = evaluate_retrieval(bot, data, "bm25", k=10)
     got = report.to_dict()
     for key, value in EXPECTED.items():

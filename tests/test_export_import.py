@@ -132,7 +132,7 @@ def test_cli_export_and_import_with_bad_lines(source_bot: PaperBot, tmp_path: Pa
     out = tmp_path / "papers.jsonl"
     run = subprocess.run(
         [*PAPERBOT, "export", "--out", str(out), "--json"],
-        env=_env(source_bot.settings.home),
+        env=_env(source_bot.settings.store.home),
         capture_output=True,
         text=True,
         timeout=300,

@@ -42,8 +42,8 @@ def _settings(home: Path, api: ArxivReplay, **overrides: object) -> Settings:
 
 def test_defaults_are_arxivs_endpoint_and_three_seconds() -> None:
     defaults = Settings.model_validate({})
-    assert defaults.arxiv_api_url == "https://export.arxiv.org/api/query"
-    assert defaults.arxiv_delay == 3.0
+    assert defaults.arxiv.api_url == "https://export.arxiv.org/api/query"
+    assert defaults.arxiv.delay == 3.0
     assert arxiv_search_query("grokking lazy") == "all:grokking AND all:lazy"
     assert arxiv_search_query('ti:"lazy training"', ["cs.LG"]) == (
         '(ti:"lazy training") AND cat:cs.LG'

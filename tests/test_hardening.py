@@ -92,7 +92,7 @@ def test_zlib_bomb_and_slow_pdf_uploads_are_refused_by_name(
     assert outcome["status"] == 422, outcome
     assert "PAPERBOT_PARSE_TIMEOUT" in outcome["body"]["failed"][0]["error"]  # type: ignore[index]
     # rejected uploads left nothing behind
-    assert not list((Path(client.app.state.settings.home) / "uploads").iterdir())
+    assert not list((Path(client.app.state.settings.store.home) / "uploads").iterdir())
 
 
 def test_folder_ingest_skips_hostile_pdfs_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_non_ascii_api_key_is_refused_at_startup(tmp_path: Path) -> None:
 def test_rejected_uploads_leave_nothing_and_api_output_has_no_server_paths(
     client: TestClient,
 ) -> None:
-    home = Path(client.app.state.settings.home)
+    home = Path(client.app.state.settings.store.home)
     assert _upload(client, "bad.jsonl", b"{not json\n").status_code == 422
     assert _upload(client, "x.exe", b"MZ").status_code == 415
     assert not (home / "uploads").exists() or not list((home / "uploads").iterdir())

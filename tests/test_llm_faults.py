@@ -204,7 +204,7 @@ def test_limits_are_settings_with_clear_errors(seed_bot: PaperBot, tmp_path: Pat
     with pytest.raises(InputError, match="PAPERBOT_MAX_QUESTION_CHARS"):
         seed_bot.ask("why " * 1000)
     with pytest.raises(InputError, match="k must be between"):
-        seed_bot.ask(QUESTION, k=seed_bot.settings.max_k + 1)
+        seed_bot.ask(QUESTION, k=seed_bot.settings.retrieval.max_k + 1)
     for name, bad in [
         ("PAPERBOT_MAX_TOKENS", "0"),
         ("PAPERBOT_CONTEXT_TOKENS", "10"),

@@ -180,7 +180,7 @@ def test_per_call_options_reach_the_openai_request(tmp_path: Path) -> None:
     limit = [b.get("max_completion_tokens", b.get("max_tokens")) for b in bodies]
     assert limit == [64, 300, 300]
     assert bodies[0]["stop"] == ["\n"] and "stop" not in bodies[1]
-    assert bodies[2]["temperature"] == 0.7 and bodies[1]["temperature"] == settings.temperature
+    assert bodies[2]["temperature"] == 0.7 and bodies[1]["temperature"] == settings.llm.temperature
 
 
 def test_the_rewrite_uses_a_small_budget_and_keeps_the_retry_policy() -> None:

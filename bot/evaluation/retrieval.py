@@ -121,8 +121,8 @@ def beir_collection_name(dataset: BeirDataset, settings: Settings, embedding_mod
     key = json.dumps(
         [
             dataset.corpus_hash,
-            settings.chunk_tokens,
-            settings.chunk_overlap_sentences,
+            settings.chunking.tokens,
+            settings.chunking.overlap_sentences,
             embedding_model,
         ]
     )
@@ -136,7 +136,11 @@ def beir_settings(
     """``settings`` pointed at the dataset's own collection, accepting ``k`` results."""
     name = beir_collection_name(dataset, settings, embedding_model)
     return settings.model_copy(
-        update={"collection": name, "max_k": max(settings.max_k, k), "llm_mode": "extractive"}
+        update={
+            "collection": name,
+            "max_k": max(settings.retrieval.max_k, k),
+            "llm_mode": "extractive",
+        }
     )
 
 

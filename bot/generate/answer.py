@@ -370,10 +370,10 @@ def check_question(question: str, settings: Settings) -> str:
     if not question:
         raise InputError("the question is empty")
     check_text(question, "question")
-    if len(question) > settings.max_question_chars:
+    if len(question) > settings.retrieval.max_question_chars:
         raise InputError(
             f"the question is {len(question)} characters long; the limit is "
-            f"{settings.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)"
+            f"{settings.retrieval.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)"
         )
     return question
 
@@ -389,15 +389,19 @@ def prepare(
     """Retrieve (with ``query`` if given, e.g. a rewritten follow-up), pack, pre-compute the
     extractive answer and render the prompt."""
     question = check_question(question, settings)
-    k = settings.top_k if k is None else k
+    k = settings.retrieval.top_k if k is None else k
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     hits = retriever.search(query or question, k=k)
     timings["retrieve"] = (time.perf_counter() - t0) * 1000
-    sources = build_sources(hits, settings.context_tokens)
+    sources = build_sources(hits, settings.retrieval.context_tokens)
     t1 = time.perf_counter()
     extractive, best = extractive_answer(
-        query or question, sources, verifier, settings.abstain_threshold, asked=question
+        query or question,
+        sources,
+        verifier,
+        settings.verification.abstain_threshold,
+        asked=question,
     )
     timings["extract"] = (time.perf_counter() - t1) * 1000
     prompt = load_prompt("qa")
@@ -497,7 +501,10 @@ def finish(
     t3 = time.perf_counter()
     draft = verify_generated(text, prep.sources, verifier)
     prep.timings["verify"] = (time.perf_counter() - t3) * 1000
-    if draft.supported == 0 or draft.supported < settings.min_supported_fraction * draft.total:
+    if (
+        draft.supported == 0
+        or draft.supported < settings.verification.min_supported_fraction * draft.total
+    ):
         prep.notes.append(
             f"only {draft.supported} of {draft.total} generated sentences were supported by "
             "their citations; extractive answer shown"

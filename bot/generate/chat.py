@@ -192,7 +192,7 @@ def rewrite_question(
     """The standalone question for ``question`` given the session ``history`` (oldest first)."""
     started = time.perf_counter()
     question = check_question(question, settings)
-    recent = history[-settings.chat_history_turns :]
+    recent = history[-settings.chat.history_turns :]
     result = _rewrite(question, recent, llm, settings)
     if result.method != "none":
         scope = _carried_papers(recent)
@@ -222,7 +222,7 @@ def _rewrite(
         text = llm.invoke(messages, REWRITE_OPTIONS).text
     except LLMError as exc:
         return Rewrite(question, rules, "rules", [f"rewrite model failed, rules used: {exc}"])
-    limit = min(settings.max_question_chars, 3 * len(question) + 300)
+    limit = min(settings.retrieval.max_question_chars, 3 * len(question) + 300)
     line = _clean_model_line(text, limit)
     if line is None:
         return Rewrite(question, rules, "rules", ["model rewrite rejected, rules used"])
@@ -273,7 +273,7 @@ def chat_turn(
     else:
         check_session_id(session_id)
         sessions.get(session_id)  # raises NotFoundError for an unknown id
-        history = sessions.history(session_id, settings.chat_history_turns)
+        history = sessions.history(session_id, settings.chat.history_turns)
     rewrite = rewrite_question(question, history, llm, settings)
     turn_n = (history[-1].n + 1) if history else 1
     if on_rewrite is not None:

@@ -93,7 +93,7 @@ def select_papers(
 ) -> tuple[list[Paper], list[str]]:
     """The papers a digest covers, in order, and notes (e.g. what ``from_file`` ingested).
 
-    Exactly one of ``query`` (its top ``top`` hits, default ``settings.newsletter_top``),
+    Exactly one of ``query`` (its top ``top`` hits, default ``settings.summary.newsletter_top``),
     ``ids`` (paper ids, arXiv ids or titles, see :meth:`bot.PaperBot.find_paper`) and
     ``from_file`` (every paper in a listing/JSON file, ingested first if new) is needed."""
     given = [name for name, v in (("query", query), ("ids", ids), ("from_file", from_file)) if v]

@@ -440,16 +440,16 @@ def summary_options(
     words: int | None,
     kind: str,
 ) -> SummaryOptions:
-    audience = audience or settings.summary_audience
+    audience = audience or settings.summary.audience
     if audience not in AUDIENCES:
         raise InputError(f"unknown audience '{audience}': use one of {', '.join(AUDIENCES)}")
     if grade is None:
-        grade = settings.summary_grade
+        grade = settings.summary.grade
     if grade is not None and not 0 <= grade <= 30:
         raise InputError(f"grade must be between 0 and 30, not {grade}", params=["grade"])
     if kind not in _PROMPTS:
         raise InputError(f"unknown summary kind '{kind}'")
-    default_words = settings.blurb_words if kind == "blurb" else settings.summary_words
+    default_words = settings.summary.blurb_words if kind == "blurb" else settings.summary.words
     words = default_words if words is None else words
     if not 10 <= words <= 1000:
         raise InputError(f"words must be between 10 and 1000, not {words}", params=["words"])
@@ -458,8 +458,8 @@ def summary_options(
         target=target_grade(audience, grade),
         words=int(words),
         kind=kind,
-        tolerance=settings.summary_grade_tolerance,
-        min_fraction=settings.min_supported_fraction,
+        tolerance=settings.summary.grade_tolerance,
+        min_fraction=settings.verification.min_supported_fraction,
     )
 
 

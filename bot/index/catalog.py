@@ -141,9 +141,9 @@ def _records(db: sqlite3.Connection, segment_id: str) -> dict[str, dict[str, Any
 def read_catalog(settings: Settings) -> Catalog | None:
     """The papers and counts of the configured embedded store, or ``None`` when they cannot
     be read this way (see the module docstring). An absent store is an empty catalog."""
-    if settings.chroma_host:
+    if settings.chroma.host:
         return None
-    path = paths.store_file(settings.home)
+    path = paths.store_file(settings.store.home)
     if not path.is_file():
         return None
     try:
@@ -153,8 +153,8 @@ def read_catalog(settings: Settings) -> Catalog | None:
     try:
         if not _schema_ok(db):
             return None
-        papers = _collection(db, f"{settings.collection}_papers")
-        chunks = _collection(db, f"{settings.collection}_chunks")
+        papers = _collection(db, f"{settings.store.collection}_papers")
+        chunks = _collection(db, f"{settings.store.collection}_chunks")
         if papers is None or chunks is None:
             return None
         metadata: dict[str, Any] = {}

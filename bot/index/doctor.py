@@ -209,7 +209,7 @@ def _store_file_check(store: PaperStore) -> Check:
     if detail:
         recorded = store.recorded_state() or {}
         return Check("store file", "problem", int(recorded.get("papers") or 1), detail)
-    if store.settings.chroma_host:
+    if store.settings.chroma.host:
         return Check("store file", "ok", 0, f"Chroma server {store.location}")
     return Check("store file", "ok", 0, "the store file holds what was last written")
 

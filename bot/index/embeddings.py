@@ -193,18 +193,18 @@ class OpenAIEmbedder:
             from openai import OpenAI
         except ImportError as exc:  # pragma: no cover - a core dependency
             raise MissingExtraError("openai", purpose="OpenAI embeddings") from exc
-        if not (settings.openai_api_key or settings.openai_base_url):
+        if not (settings.llm.openai_api_key or settings.llm.openai_base_url):
             raise ConfigError(
                 "PAPERBOT_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)"
             )
         self._client: Any = OpenAI(
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
+            api_key=settings.llm.openai_api_key or "not-needed",
+            base_url=settings.llm.openai_base_url,
+            timeout=settings.llm.timeout,
+            max_retries=settings.retry.max_retries,
         )
-        self.name = settings.embedding_model or settings.openai_embedding_model
-        self.batch_size = settings.embedding_batch_size
+        self.name = settings.embeddings.model or settings.embeddings.openai_model
+        self.batch_size = settings.embeddings.batch_size
         self.dimension = len(self.embed_query("dimension probe"))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -223,11 +223,11 @@ class OpenAIEmbedder:
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
-    if settings.embedding_provider == "openai":
+    if settings.embeddings.provider == "openai":
         return OpenAIEmbedder(settings)
     return LocalEmbedder(
-        settings.embedding_model or None,
-        batch_size=settings.embedding_batch_size,
-        backend=settings.embedding_backend,
-        onnx_root=settings.onnx_dir,
+        settings.embeddings.model or None,
+        batch_size=settings.embeddings.batch_size,
+        backend=settings.embeddings.backend,
+        onnx_root=settings.embeddings.onnx_dir,
     )

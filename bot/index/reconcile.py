@@ -87,7 +87,7 @@ def reembed_papers(
 ) -> int:
     """Rewrite papers (chunks, vectors, record) from their stored records; returns how many."""
     papers = store.get_papers(list(paper_ids))
-    step = settings.ingest_batch_papers
+    step = settings.ingest.batch_papers
     for start in range(0, len(papers), step):
         store.write(prepare_writes(papers[start : start + step], embedder, settings))
     return len(papers)

@@ -195,11 +195,11 @@ def store_writing(settings: Settings) -> Any:
     and a second writer fails fast (see :mod:`bot.index.locking`)."""
     import contextlib
 
-    if settings.chroma_host:
+    if settings.chroma.host:
         return contextlib.nullcontext()
     from bot.index.locking import writer_lock
 
-    return writer_lock(settings.store_dir, settings.writer_lock_timeout)
+    return writer_lock(settings.store_dir, settings.store.writer_lock_timeout)
 
 
 class PaperStore:
@@ -210,10 +210,10 @@ class PaperStore:
         self.embedding_model = embedding_model
         self.dimension = dimension
         self._client = _Guarded(self._connect(settings), self.location)
-        self._papers = self._collection(f"{settings.collection}_papers")
-        self._chunks = self._collection(f"{settings.collection}_chunks")
+        self._papers = self._collection(f"{settings.store.collection}_papers")
+        self._chunks = self._collection(f"{settings.store.collection}_chunks")
         self._listeners: list[StoreListener] = []
-        if not settings.chroma_host:
+        if not settings.chroma.host:
             _SEEN.setdefault(self._key, self.revision())
         try:
             self.max_batch = int(self._client.get_max_batch_size())
@@ -228,14 +228,14 @@ class PaperStore:
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
-            if settings.chroma_host:
+            if settings.chroma.host:
                 headers = {}
-                if settings.chroma_auth_header:
-                    key, _, value = settings.chroma_auth_header.partition(":")
+                if settings.chroma.auth_header:
+                    key, _, value = settings.chroma.auth_header.partition(":")
                     headers[key.strip()] = value.strip()
                 return chromadb.HttpClient(
-                    host=settings.chroma_host,
-                    port=settings.chroma_port,
+                    host=settings.chroma.host,
+                    port=settings.chroma.port,
                     headers=headers or None,
                     settings=chroma_settings,
                 )
@@ -243,16 +243,16 @@ class PaperStore:
             return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
         except Exception as exc:
             where = (
-                f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
-                if settings.chroma_host
+                f"Chroma server {settings.chroma.host}:{settings.chroma.port}"
+                if settings.chroma.host
                 else f"store at {settings.store_dir}"
             )
             raise StoreError(explain_store_error(exc, "opening", where)) from exc
 
     @property
     def location(self) -> str:
-        if self.settings.chroma_host:
-            return f"http://{self.settings.chroma_host}:{self.settings.chroma_port}"
+        if self.settings.chroma.host:
+            return f"http://{self.settings.chroma.host}:{self.settings.chroma.port}"
         return str(self.settings.store_dir)
 
     def _collection(self, name: str) -> Any:
@@ -280,7 +280,7 @@ class PaperStore:
     # --- a long-lived process's view of an embedded store ------------------------------
     @property
     def _key(self) -> str:
-        return f"{Path(self.settings.store_dir).resolve()}::{self.settings.collection}"
+        return f"{Path(self.settings.store_dir).resolve()}::{self.settings.store.collection}"
 
     def refresh(self) -> bool:
         """Embedded store: reopen Chroma when another process wrote since this process last
@@ -292,7 +292,7 @@ class PaperStore:
         process's vectors ("Error finding id": records whose vectors are gone). Every write
         calls this under the writer lock; the server calls it before each request. Returns
         whether the client was reopened. A Chroma server needs none of this."""
-        if self.settings.chroma_host:
+        if self.settings.chroma.host:
             return False
         current = self.revision()
         if current == _SEEN.get(self._key):
@@ -309,8 +309,8 @@ class PaperStore:
         # a fresh System for this path (the stale one stays with whoever still holds it)
         SharedSystemClient._identifier_to_system.pop(identifier, None)
         self._client = _Guarded(self._connect(self.settings), self.location)
-        self._papers = self._collection(f"{self.settings.collection}_papers")
-        self._chunks = self._collection(f"{self.settings.collection}_chunks")
+        self._papers = self._collection(f"{self.settings.store.collection}_papers")
+        self._chunks = self._collection(f"{self.settings.store.collection}_chunks")
         log.info("another process wrote to %s: reopened the store", self.location)
 
     # --- revision and listeners -------------------------------------------------------
@@ -322,7 +322,7 @@ class PaperStore:
         """The store's current revision ("" for a store never written since revisions exist).
 
         Read fresh from Chroma (another process may have written)."""
-        name = f"{self.settings.collection}_papers"
+        name = f"{self.settings.store.collection}_papers"
         meta = self._client.get_collection(name, embedding_function=None).metadata or {}
         return str(meta.get("revision", ""))
 
@@ -330,7 +330,7 @@ class PaperStore:
         """Store a new random revision (after the data is written); returns (old, new)."""
         import uuid
 
-        name = f"{self.settings.collection}_papers"
+        name = f"{self.settings.store.collection}_papers"
         fresh = self._client.get_collection(name, embedding_function=None)
         meta = dict(fresh.metadata or {})
         old = str(meta.get("revision", ""))
@@ -338,7 +338,7 @@ class PaperStore:
         meta["revision"] = new
         fresh.modify(metadata=meta)  # modify replaces the metadata: keep every other key
         self._papers = fresh
-        if not self.settings.chroma_host:
+        if not self.settings.chroma.host:
             _SEEN[self._key] = new
         self._record_state(new)
         return old, new
@@ -352,7 +352,7 @@ class PaperStore:
         return paths.state_file(self.settings)
 
     def _record_state(self, revision: str) -> None:
-        if self.settings.chroma_host:
+        if self.settings.chroma.host:
             return  # other clients write too: a per-client record would be wrong
         state = {
             "papers": self.count_papers(),
@@ -381,13 +381,13 @@ class PaperStore:
     def missing_store_detail(self) -> str | None:
         """Why the embedded store looks lost, or None: its file is missing or empty, or it
         holds no papers while the recorded state says it held some."""
-        if self.settings.chroma_host:
+        if self.settings.chroma.host:
             return None
         recorded = self.recorded_state() or {}
         had = int(recorded.get("papers") or 0)
         if had <= 0 or self.count_papers() > 0:
             return None
-        store_file = paths.store_file(self.settings.home)
+        store_file = paths.store_file(self.settings.store.home)
         if not store_file.exists():
             how = f"{STORE_FILE} is missing"
         elif store_file.stat().st_size == 0:

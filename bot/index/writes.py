@@ -28,7 +28,7 @@ def prepare_writes(
 ) -> list[PaperWrite]:
     """Chunk and embed papers into store writes (also used to re-embed by bot.index.reconcile)."""
     chunked = [
-        chunk_paper(p, settings.chunk_tokens, settings.chunk_overlap_sentences) for p in batch
+        chunk_paper(p, settings.chunking.tokens, settings.chunking.overlap_sentences) for p in batch
     ]
     texts = [
         f"{p.title}\n{c.text}" for p, chunks in zip(batch, chunked, strict=True) for c in chunks

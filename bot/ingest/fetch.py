@@ -151,7 +151,7 @@ class _Client:
         self.requests += 1
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.arxiv_timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.settings.arxiv.timeout) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
         except urllib.error.HTTPError as exc:
             with exc:
@@ -162,7 +162,7 @@ class _Client:
                 return exc.code, dict(exc.headers.items()) if exc.headers else {}, body
         finally:
             self._done = time.monotonic()
-            self._next = self._done + self.settings.arxiv_delay
+            self._next = self._done + self.settings.arxiv.delay
 
 
 def _save(path: Path, body: bytes) -> None:
@@ -195,7 +195,7 @@ def _get_page(
     client: _Client, url: str, path: Path, start: int, settings: Settings, result: FetchResult
 ) -> _Page | None:
     """One page, retried politely; None (with a failure recorded) when it cannot be had."""
-    attempts = settings.arxiv_max_retries + 1
+    attempts = settings.arxiv.max_retries + 1
     problem = ""
     page: _Page | None = None
     for attempt in range(attempts):
@@ -228,17 +228,17 @@ def _get_page(
                 return None
         if attempt == attempts - 1:
             break
-        if wait is not None and wait > settings.arxiv_max_wait:
+        if wait is not None and wait > settings.arxiv.max_wait:
             result.failures.append(
                 IngestFailure(
                     url,
                     None,
                     f"{problem}: arXiv asked to retry after {wait:.0f} s, more than "
-                    f"PAPERBOT_ARXIV_MAX_WAIT ({settings.arxiv_max_wait:.0f} s); stopped",
+                    f"PAPERBOT_ARXIV_MAX_WAIT ({settings.arxiv.max_wait:.0f} s); stopped",
                 )
             )
             return None
-        client.not_before(wait if wait is not None else settings.arxiv_delay * 2**attempt)
+        client.not_before(wait if wait is not None else settings.arxiv.delay * 2**attempt)
     if page is not None and page.failures and problem.startswith("cut-off"):
         result.failures.extend(page.failures)  # the saved file and the line it stops at
         result.notes.append(f"{path.name}: still cut off after {attempts} attempts")
@@ -266,13 +266,13 @@ def fetch_arxiv(
     since_key = date_key(since) if since else None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", query).strip("-")[:40] or "query"
-    folder = paths.arxiv_sources_dir(settings.home)
+    folder = paths.arxiv_sources_dir(settings.store.home)
     client = _Client(settings, sleep)
     result = FetchResult()
     seen: set[str] = set()
     start = 0
     while len(result.papers) < max_results:
-        size = min(settings.arxiv_page_size, max_results - len(result.papers))
+        size = min(settings.arxiv.page_size, max_results - len(result.papers))
         params = {
             "search_query": search,
             "start": start,
@@ -280,7 +280,7 @@ def fetch_arxiv(
             "sortBy": "submittedDate",
             "sortOrder": "descending",
         }
-        url = f"{settings.arxiv_api_url}?{urllib.parse.urlencode(params)}"
+        url = f"{settings.arxiv.api_url}?{urllib.parse.urlencode(params)}"
         page = _get_page(
             client, url, folder / f"{stamp}-{slug}-{start:06d}.xml", start, settings, result
         )

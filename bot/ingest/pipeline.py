@@ -70,7 +70,7 @@ def ingest_papers(
 
     # Embedding (torch, GIL released) overlaps with writing the previous batch to Chroma in
     # one background thread; writes stay strictly one at a time and in order.
-    step = settings.ingest_batch_papers
+    step = settings.ingest.batch_papers
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-write") as writer:
             pending: tuple[Future[int], int] | None = None
@@ -108,7 +108,7 @@ def ingest_paths(
     report = IngestReport(failed=list(failures))
     papers: list[Paper] = []
     # PDFs are parsed in a worker process with time and memory budgets (one for all files)
-    with parse_worker(settings.parse_timeout, settings.parse_memory_mb) as worker:
+    with parse_worker(settings.ingest.parse_timeout, settings.ingest.parse_memory_mb) as worker:
         for i, path in enumerate(files):
             result = read_file(path, fmt, worker=worker)
             papers.extend(result.papers)

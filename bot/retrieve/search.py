@@ -60,13 +60,13 @@ class RetrievalConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrievalConfig:
         return cls(
-            mode=settings.retrieval_mode,
-            fusion=settings.fusion,
-            rrf_k=settings.rrf_k,
-            dense_weight=settings.hybrid_dense_weight,
-            candidates=settings.retrieval_candidates,
-            mmr_lambda=settings.mmr_lambda,
-            bm25_prf=settings.bm25_prf,
+            mode=settings.retrieval.mode,
+            fusion=settings.retrieval.fusion,
+            rrf_k=settings.retrieval.rrf_k,
+            dense_weight=settings.retrieval.dense_weight,
+            candidates=settings.retrieval.candidates,
+            mmr_lambda=settings.retrieval.mmr_lambda,
+            bm25_prf=settings.retrieval.bm25_prf,
         )
 
 

@@ -180,7 +180,7 @@ _UPLOAD_STAMP = re.compile(r"^\d{8}-\d{6}-\d{4}-")
 def public(data: Any, settings: Settings) -> Any:
     """``data`` without server file paths (``PAPERBOT_EXPOSE_PATHS`` keeps them): a paper's
     ``source`` becomes its file name (and line), a failure's ``path`` its file name."""
-    if settings.expose_paths:
+    if settings.server.expose_paths:
         return data
     if isinstance(data, list):
         return [public(item, settings) for item in data]
@@ -271,14 +271,14 @@ def create_app(
 
     async def bounded(request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` under the request's deadline; cancelled when the client leaves."""
-        control = RequestControl(settings.request_timeout)
+        control = RequestControl(settings.server.request_timeout)
         try:
             return await run_bounded(request, control, fn, *args, **kwargs)
         except RequestCancelled as exc:
             if exc.reason == "deadline":
                 raise HTTPException(
                     504,
-                    f"the request took longer than {settings.request_timeout:g}s "
+                    f"the request took longer than {settings.server.request_timeout:g}s "
                     "(PAPERBOT_REQUEST_TIMEOUT) and was stopped",
                 ) from None
             log.info("%s %s cancelled: the client disconnected", request.method, request.url.path)
@@ -320,11 +320,11 @@ def create_app(
     api = APIRouter(prefix="/api")
 
     def check_length(question: str) -> None:
-        if len(question) > settings.max_question_chars:
+        if len(question) > settings.retrieval.max_question_chars:
             raise HTTPException(
                 422,
                 f"the question is {len(question)} characters long; the limit is "
-                f"{settings.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)",
+                f"{settings.retrieval.max_question_chars} (PAPERBOT_MAX_QUESTION_CHARS)",
             )
 
     @api.post("/ask", summary="Answer a question with verified citations")
@@ -355,7 +355,7 @@ def create_app(
     def _stream_chat(req: ChatRequest, request: Request) -> StreamingResponse:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
-        control = RequestControl(settings.request_timeout)
+        control = RequestControl(settings.server.request_timeout)
         streamed = False
 
         def emit(item: tuple[str, Any] | None) -> None:
@@ -404,7 +404,7 @@ def create_app(
                             "error",
                             {
                                 "detail": f"the request took longer than "
-                                f"{settings.request_timeout:g}s (PAPERBOT_REQUEST_TIMEOUT)",
+                                f"{settings.server.request_timeout:g}s (PAPERBOT_REQUEST_TIMEOUT)",
                                 "status": 504,
                             },
                         )
@@ -606,7 +606,7 @@ def create_app(
     @api.get("/stats", summary="Paper and chunk counts, models, mode")
     async def stats(request: Request) -> Any:
         data = await bounded(request, call, bot.stats)
-        if isinstance(data, dict) and not settings.expose_paths and not settings.server_mode:
+        if isinstance(data, dict) and not settings.server.expose_paths and not settings.server_mode:
             data["store"] = "embedded"
         return data
 
@@ -623,14 +623,14 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         ApiGuard,
-        api_key=settings.api_key,
-        max_request_bytes=settings.max_request_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
-        rate_limit_per_minute=settings.rate_limit_per_minute,
+        api_key=settings.server.api_key,
+        max_request_bytes=settings.server.max_request_bytes,
+        max_upload_bytes=settings.server.max_upload_bytes,
+        rate_limit_per_minute=settings.server.rate_limit_per_minute,
         allowed_hosts=allowed_hosts
         if allowed_hosts is not None
-        else frozenset(settings.host_list(settings.allowed_hosts)),
-        allowed_origins=frozenset(settings.host_list(settings.allowed_origins)),
+        else frozenset(settings.host_list(settings.server.allowed_hosts)),
+        allowed_origins=frozenset(settings.host_list(settings.server.allowed_origins)),
     )
     return app
 
@@ -686,7 +686,7 @@ def _ingest_upload(
             raise HTTPException(422, exc.message) from exc
     elif detect_format(Path(safe)) is None:
         raise HTTPException(415, unsupported_message(Path(original)))
-    folder = paths.uploads_dir(settings.home)
+    folder = paths.uploads_dir(settings.store.home)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"{stamp}-{threading.get_ident() % 10000:04d}-{safe}"
@@ -696,10 +696,10 @@ def _ingest_upload(
         with target.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 size += len(chunk)
-                if size > settings.max_upload_bytes:
+                if size > settings.server.max_upload_bytes:
                     raise HTTPException(
                         413,
-                        f"upload too large: the limit is {settings.max_upload_bytes} bytes "
+                        f"upload too large: the limit is {settings.server.max_upload_bytes} bytes "
                         "(PAPERBOT_MAX_UPLOAD_BYTES)",
                     )
                 out.write(chunk)
@@ -710,7 +710,9 @@ def _ingest_upload(
             if control is not None:
                 control.check()
         try:
-            with parse_worker(settings.parse_timeout, settings.parse_memory_mb) as worker:
+            with parse_worker(
+                settings.ingest.parse_timeout, settings.ingest.parse_memory_mb
+            ) as worker:
                 result = read_file(target, fmt or None, worker=worker)
         finally:
             parsing.release()

@@ -47,7 +47,7 @@ def eval_answers(
     if sweep:
         _, rows = run_or_exit(lambda: abstention_sweep(bot, items))
         data["sweep"] = [r.to_dict() for r in rows]
-        data["abstain_threshold"] = bot.settings.abstain_threshold
+        data["abstain_threshold"] = bot.settings.verification.abstain_threshold
     if as_json:
         print_json(data)
         return
@@ -65,7 +65,9 @@ def eval_answers(
     out.print(f"  non-retrieved citations     {s['non_retrieved_citations']}")
     out.print(f"  mean latency                {s['mean_latency_ms']:.0f} ms")
     if rows:
-        out.print(f"abstention by threshold (current {bot.settings.abstain_threshold:.2f}):")
+        out.print(
+            f"abstention by threshold (current {bot.settings.verification.abstain_threshold:.2f}):"
+        )
         for r in rows:
             out.print(
                 f"  {r.threshold:.2f}  unanswerable abstained {r.abstention_unanswerable:.3f}  "

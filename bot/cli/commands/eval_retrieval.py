@@ -60,7 +60,7 @@ def eval_retrieval(
     data.update(
         {
             "split": split,
-            "collection": bot.settings.collection,
+            "collection": bot.settings.store.collection,
             "papers_embedded": embedded,
             "papers": len(dataset.papers),
         }
@@ -79,7 +79,7 @@ def eval_retrieval(
         f"  latency    p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, mean {lat['mean']:.1f} ms"
     )
     out.print(
-        f"[dim]collection {bot.settings.collection}: "
+        f"[dim]collection {bot.settings.store.collection}: "
         + ("reused" if not embedded else f"{embedded} papers embedded")
         + "[/]"
     )

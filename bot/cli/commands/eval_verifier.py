@@ -106,7 +106,7 @@ def eval_verifier(
     )
     from bot.ground.verify import Verifier
 
-    chosen = settings.verify_threshold if threshold is None else threshold
+    chosen = settings.verification.threshold if threshold is None else threshold
     # --rule and --fit work on the similarity rule and its rationale model (no entailment)
     kwargs: dict[str, Any] = {"model": None, "entailment": None} if rule or fit is not None else {}
     verifier = run_or_exit(lambda: Verifier(embedder, threshold=chosen, **kwargs))

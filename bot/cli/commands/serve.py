@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.app import app, err, out, run_or_exit
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 __all__ = ["serve"]
 
@@ -34,11 +37,11 @@ def _machine_names() -> set[str]:
     return {n.lower() for n in names if n}
 
 
-def allowed_hosts(settings: object) -> frozenset[str]:
+def allowed_hosts(settings: Settings) -> frozenset[str]:
     """PAPERBOT_ALLOWED_HOSTS plus the bound address (plus this machine's names when bound
     to all interfaces)."""
-    host = str(getattr(settings, "host", ""))
-    hosts = {h.lower().strip("[]") for h in settings.host_list(settings.allowed_hosts)}  # type: ignore[attr-defined]
+    host = settings.server.host
+    hosts = {h.lower().strip("[]") for h in settings.host_list(settings.server.allowed_hosts)}
     if host in ("0.0.0.0", "::", ""):
         hosts |= _machine_names()
     else:
@@ -74,16 +77,16 @@ def serve(
     from bot.settings import load_settings
 
     settings = run_or_exit(lambda: load_settings(host=host, port=port))
-    if not _is_loopback(settings.host) and not settings.api_key:
+    if not _is_loopback(settings.server.host) and not settings.server.api_key:
         if not insecure:
             err.print(
-                f"[bold red]error:[/] refusing to serve on {settings.host} without "
+                f"[bold red]error:[/] refusing to serve on {settings.server.host} without "
                 "PAPERBOT_API_KEY: anyone who can reach this address could use the API; set "
                 "a key, bind to 127.0.0.1, or pass --insecure"
             )
             raise typer.Exit(1)
         err.print(
-            f"[yellow]warning:[/] binding to {settings.host} without PAPERBOT_API_KEY "
+            f"[yellow]warning:[/] binding to {settings.server.host} without PAPERBOT_API_KEY "
             "(--insecure): anyone who can reach this address can use the API"
         )
     try:
@@ -95,16 +98,16 @@ def serve(
 
     hosts = allowed_hosts(settings)
     application = run_or_exit(lambda: create_app(settings=settings, allowed_hosts=hosts))
-    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    shown = f"[{settings.server.host}]" if ":" in settings.server.host else settings.server.host
     out.print(
-        f"paperbot on [bold]http://{shown}:{settings.port}/[/]  "
-        f"(API docs: /docs{', API key required' if settings.api_key else ''})"
+        f"paperbot on [bold]http://{shown}:{settings.server.port}/[/]  "
+        f"(API docs: /docs{', API key required' if settings.server.api_key else ''})"
     )
-    proxies = settings.host_list(settings.trusted_proxies)
+    proxies = settings.host_list(settings.server.trusted_proxies)
     uvicorn.run(
         application,
-        host=settings.host,
-        port=settings.port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_level="info",
         proxy_headers=bool(proxies),  # else X-Forwarded-For would pick the rate-limit bucket
         forwarded_allow_ips=proxies or None,
