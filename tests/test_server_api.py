@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import httpx
 import pytest
 
 from bot.api import PaperBot
+from bot.text.sentences import split_sentences
 from tests.conftest import free_port, stop_process, wait_http
+from tests.faultserver import FaultServer
 
 pytestmark = pytest.mark.server
 
@@ -334,37 +337,56 @@ def test_rate_limit(keyed_server: Server) -> None:
     assert "PAPERBOT_RATE_LIMIT_PER_MINUTE" in limited.json()["detail"]
 
 
-# --- a real model streaming through the API -------------------------------------------------
-@pytest.mark.llm
-def test_chat_streams_local_model_tokens(
-    seed_home: Path, tmp_path: Path, gguf_path: Path, seed_bot: PaperBot
+# --- a model streaming through a real server process ----------------------------------------
+def _faithful(body: dict[str, Any]) -> str:
+    """A scripted model: copies the first sentence of the grokking source, citing it."""
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    for n, text in re.findall(r'<source n="?(\d+)"?[^>]*>(.*?)</source>', prompt, re.DOTALL):
+        if "grokking" in text.lower():
+            first = split_sentences(" ".join(text.split()))[0].text
+            return f"{first.rstrip('.')} [{n}]."
+    raise AssertionError("no grokking source in the prompt")
+
+
+def test_chat_streams_model_tokens_then_the_verified_answer(
+    seed_home: Path, tmp_path: Path, seed_bot: PaperBot
 ) -> None:
-    """Local mode (SmolLM2 in llama.cpp): raw tokens stream, then the verified final answer."""
-    server = start_server(
-        copy_store(seed_home, tmp_path / "home"),
-        tmp_path / "server.log",
-        llm_mode="local",
-        max_tokens="64",
-    )
-    try:
-        with server.client() as client:
-            question = {"question": FIRST, "k": 2}  # a short prompt: prefill dominates on CPU
-            with client.stream("POST", "/api/chat", json=question) as response:
-                assert response.status_code == 200
-                events = read_events(response)
-    finally:
-        stop_server(server)
+    """A model behind the OpenAI protocol, one token at a time, through a real ``paperbot
+    serve`` process: raw tokens stream as labelled drafts, then the verified final answer.
+
+    The model is scripted (tests/faultserver.py), so the outcome is known: its faithful
+    sentence is kept. The real SmolLM2 streams in-process in tests/test_answer_llm.py (it took
+    2-3 minutes here on 2 cores, for no behaviour of the server that this test does not see)."""
+    with FaultServer(reply=_faithful, token_delay=0.01) as model:
+        server = start_server(
+            copy_store(seed_home, tmp_path / "home"),
+            tmp_path / "server.log",
+            extra_env={
+                "OPENAI_BASE_URL": model.url,
+                "OPENAI_API_KEY": "sk-scripted",
+                "OPENAI_MODEL": "scripted",
+            },
+            llm_mode="openai",
+        )
+        try:
+            with server.client() as client:
+                question = {"question": FIRST, "k": 2}
+                with client.stream("POST", "/api/chat", json=question) as response:
+                    assert response.status_code == 200
+                    events = read_events(response)
+        finally:
+            stop_server(server)
+        sent = model.tokens_sent
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "meta" and kinds[-1] == "final", kinds
     tokens = [e["text"] for kind, e in events if kind == "token"]
-    assert len(tokens) > 3  # the model's raw tokens, as they came
+    assert len(tokens) > 3 and len(tokens) == sent - 1  # the model's words, as they came
     assert all(e["draft"] is True for kind, e in events if kind == "token")  # labelled drafts
     final = events[-1][1]
-    # the final answer is the verified one; the model's raw words are kept as its draft
-    assert final["draft"], final
-    assert final["usage"]["completion_tokens"] > 0
-    assert final["verified"]["supported"] <= final["verified"]["total"]
-    for c in final["citations"]:
-        abstract = seed_bot.paper(c["paper_id"]).abstract
-        assert abstract[c["start"] : c["end"]] == c["quote"]
-        assert f"[{c['n']}]" in final["answer"]
+    assert (final["mode"], final["model"], final["fallback_from"]) == ("openai", "scripted", None)
+    assert final["draft"] == "".join(tokens)
+    assert final["verified"] == {"supported": 1, "total": 1}
+    (citation,) = final["citations"]
+    assert citation["title"] == GROKKING and final["answer"].endswith("[1].")
+    abstract = seed_bot.paper(citation["paper_id"]).abstract
+    assert abstract[citation["start"] : citation["end"]] == citation["quote"]
