@@ -38,7 +38,8 @@ def _assert_grounded(bot: PaperBot, answer: Answer) -> None:
 
 @pytest.fixture(scope="module")
 def local_bot(seed_home: Path, embedder: LocalEmbedder) -> PaperBot:
-    settings = make_settings(seed_home, llm_mode="local", max_tokens=160)
+    # a short prompt (k=2) and a short answer: prefill and decoding dominate on 2 CPU cores
+    settings = make_settings(seed_home, llm_mode="local", max_tokens=64, top_k=2)
     return PaperBot(settings, embedder=embedder, llm=make_llm(settings))
 
 
@@ -74,7 +75,7 @@ def test_local_mode_abstains_out_of_corpus(local_bot: PaperBot) -> None:
 def test_openai_mode_against_real_server(
     seed_home: Path, embedder: LocalEmbedder, llama_server: str
 ) -> None:
-    settings = openai_settings(seed_home, llama_server)
+    settings = openai_settings(seed_home, llama_server, max_tokens=64, top_k=2)
     llm = make_llm(settings)
     assert llm is not None and llm.mode == "openai"
     bot = PaperBot(settings, embedder=embedder, llm=llm)
