@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,9 +21,8 @@ from fastapi.testclient import TestClient
 from bot.api import PaperBot
 from bot.index.embeddings import LocalEmbedder
 from bot.server.app import create_app
-from bot.text.sentences import split_sentences
 from tests.conftest import free_port, make_settings, stop_process, wait_http
-from tests.faultserver import FaultServer
+from tests.faultserver import FaultServer, copies_first_sentence
 
 pytestmark = pytest.mark.server
 
@@ -367,16 +365,6 @@ def test_rate_limit(keyed_server: Server) -> None:
 
 
 # --- a model streaming through a real server process ----------------------------------------
-def _faithful(body: dict[str, Any]) -> str:
-    """A scripted model: copies the first sentence of the grokking source, citing it."""
-    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    for n, text in re.findall(r'<source n="?(\d+)"?[^>]*>(.*?)</source>', prompt, re.DOTALL):
-        if "grokking" in text.lower():
-            first = split_sentences(" ".join(text.split()))[0].text
-            return f"{first.rstrip('.')} [{n}]."
-    raise AssertionError("no grokking source in the prompt")
-
-
 def test_chat_streams_model_tokens_then_the_verified_answer(
     seed_home: Path, tmp_path: Path, seed_bot: PaperBot
 ) -> None:
@@ -386,7 +374,7 @@ def test_chat_streams_model_tokens_then_the_verified_answer(
     The model is scripted (tests/faultserver.py), so the outcome is known: its faithful
     sentence is kept. The real SmolLM2 streams in-process in tests/test_answer_llm.py (it took
     2-3 minutes here on 2 cores, for no behaviour of the server that this test does not see)."""
-    with FaultServer(reply=_faithful, token_delay=0.01) as model:
+    with FaultServer(reply=copies_first_sentence("grokking"), token_delay=0.01) as model:
         server = start_server(
             copy_store(seed_home, tmp_path / "home"),
             tmp_path / "server.log",
