@@ -3,10 +3,7 @@ llama-cpp-python's real OpenAI-compatible server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +13,7 @@ from bot.llm.providers import make_llm
 from bot.text.sentences import split_sentences
 from bot.types import Answer
 from tests.conftest import make_settings, openai_settings
-from tests.faultserver import FaultServer
+from tests.faultserver import FaultServer, copies_first_sentence
 
 QUESTIONS = [
     "How does grokking relate to lazy and rich training dynamics?",
@@ -30,7 +27,10 @@ def _assert_grounded(bot: PaperBot, answer: Answer) -> None:
     for c in answer.citations:
         abstract = bot.paper(c.paper_id).abstract
         assert abstract[c.start : c.end] == c.quote  # verbatim, exact offsets
-        assert c.quote in {s.text for s in split_sentences(abstract)}
+        # whole sentences: one, or a run of adjacent ones (evidence spanning two sentences)
+        sentences = split_sentences(abstract)
+        last = c.sentence_index if c.last_sentence_index is None else c.last_sentence_index
+        assert (c.start, c.end) == (sentences[c.sentence_index].start, sentences[last].end)
         assert c.paper_id in answer.retrieved
         assert f"[{c.n}]" in answer.answer
     assert 0 < answer.supported <= answer.total
@@ -114,26 +114,6 @@ def test_openai_mode_unreachable_endpoint_falls_back(
 # --- each outcome of verification, pinned with a scripted model (tests/faultserver.py) ----------
 
 
-def _prompt_sources(body: dict[str, Any]) -> list[tuple[int, str]]:
-    """The ``(n, text)`` of each ``<source>`` in a qa request (see prompts/source.md)."""
-    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    found = re.findall(r'<source n="?(\d+)"?[^>]*>(.*?)</source>', prompt, re.DOTALL)
-    return [(int(n), " ".join(text.split())) for n, text in found]
-
-
-def _first_sentence_of(word: str) -> Callable[[dict[str, Any]], str]:
-    """A faithful scripted model: copies the first sentence of the source mentioning ``word``
-    and cites it by its number in the prompt."""
-
-    def reply(body: dict[str, Any]) -> str:
-        for n, text in _prompt_sources(body):
-            if word in text.lower():
-                return f"{split_sentences(text)[0].text.rstrip('.')} [{n}]."
-        raise AssertionError(f"no source about {word!r} in the prompt")
-
-    return reply
-
-
 FALSE = "Grokking was first observed in protein folding models trained on CASP15 data [1]."
 
 
@@ -153,7 +133,7 @@ def _scripted_bot(home: Path, embedder: LocalEmbedder, url: str, **overrides: ob
 def test_a_faithful_model_answer_is_kept(
     seed_home: Path, embedder: LocalEmbedder, seed_bot: PaperBot
 ) -> None:
-    with FaultServer(reply=_first_sentence_of("grokking")) as server:
+    with FaultServer(reply=copies_first_sentence("grokking")) as server:
         bot = _scripted_bot(seed_home, embedder, server.url)
         answer = bot.ask(QUESTIONS[0])
         streamed = bot.ask(QUESTIONS[0], on_token=lambda _: None)
@@ -175,7 +155,7 @@ def test_min_supported_fraction_decides_between_model_and_fallback(
     seed_home: Path, embedder: LocalEmbedder, seed_bot: PaperBot, fraction: float, kept: bool
 ) -> None:
     """One faithful and one false sentence: 1 of 2 supported, at the boundary."""
-    faithful = _first_sentence_of("grokking")
+    faithful = copies_first_sentence("grokking")
     with FaultServer(reply=lambda body: f"{faithful(body)} {FALSE}") as server:
         bot = _scripted_bot(seed_home, embedder, server.url, min_supported_fraction=fraction)
         answer = bot.ask(QUESTIONS[0])
