@@ -23,6 +23,7 @@ the handler sleeps ``stall_seconds``) | ``malformed`` (200 with a broken JSON bo
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["MODES", "FaultServer", "refused_url"]
+__all__ = ["MODES", "FaultServer", "copies_first_sentence", "prompt_sources", "refused_url"]
 
 MODES = ("ok", "429", "500", "stall", "malformed", "empty")
 
@@ -217,3 +218,25 @@ class FaultServer:
                 self._send(200, data.encode(), {"Content-Type": "text/event-stream"})
 
         return Handler
+
+
+# --- scripted replies that read the qa prompt (prompts/qa.md, prompts/source.md) ------------
+def prompt_sources(body: dict[str, Any]) -> list[tuple[int, str]]:
+    """The ``(n, text)`` of each ``<source n="...">`` in a chat-completions request body."""
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    found = re.findall(r'<source n="?(\d+)"?[^>]*>(.*?)</source>', prompt, re.DOTALL)
+    return [(int(n), " ".join(text.split())) for n, text in found]
+
+
+def copies_first_sentence(word: str) -> Callable[[dict[str, Any]], str]:
+    """A faithful scripted model: copies the first sentence of the first source mentioning
+    ``word`` and cites it by its number in the prompt (fails the request if none does)."""
+    from bot.text.sentences import split_sentences
+
+    def reply(body: dict[str, Any]) -> str:
+        for n, text in prompt_sources(body):
+            if word in text.lower():
+                return f"{split_sentences(text)[0].text.rstrip('.')} [{n}]."
+        raise AssertionError(f"no source about {word!r} in the prompt")
+
+    return reply

@@ -150,28 +150,82 @@ def test_cli_chat_json_and_sessions(seed_home: Path, tmp_path: Path) -> None:
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
+_HISTORY = [
+    Turn(
+        1,
+        FIRST,
+        FIRST,
+        "none",
+        {
+            "answer": "Grokking can arise when a network transitions from lazy training "
+            "dynamics to a rich, feature learning regime. [1]",
+            "citations": [{"n": 1, "paper_id": "x", "title": GROKKING}],
+        },
+    )
+]
+NAMED = f"What baseline does {GROKKING} compare against?"
+UNNAMED = "What baseline does the network compare against?"
+
+REWRITE_CASES = [
+    # (what, server mode, scripted reply, method, standalone, note)
+    ("names the paper: taken as is", "ok", NAMED, "llm", NAMED, None),
+    ("labelled and quoted: cleaned", "ok", f'Standalone question: "{NAMED}"', "llm", NAMED, None),
+    ("misses the paper: title added", "ok", UNNAMED, "llm+rules",
+     f"{UNNAMED} (about: {GROKKING})", None),
+    ("answers instead of asking: rules", "ok", "It compares against kernel regression.",
+     "rules", f"{FOLLOW_UP} (about: {GROKKING})", "model rewrite rejected, rules used"),
+    ("model fails: rules", "500", NAMED, "rules", f"{FOLLOW_UP} (about: {GROKKING})",
+     "rewrite model failed, rules used"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "mode", "reply", "method", "standalone", "note"),
+    REWRITE_CASES,
+    ids=[c[0] for c in REWRITE_CASES],
+)
+def test_model_rewrite_outcomes_with_a_scripted_model(
+    what: str, mode: str, reply: str, method: str, standalone: str, note: str | None
+) -> None:
+    """Each way a model's rewrite is used, cleaned or replaced by the rules, pinned."""
+    from bot.llm.providers import make_llm
+    from tests.faultserver import FaultServer
+
+    with FaultServer(mode, replies=[reply]) as server:
+        settings = make_settings(
+            Path("/nonexistent"),
+            llm_mode="openai",
+            openai_base_url=server.url,
+            openai_api_key="sk-scripted",
+            llm_max_retries=0,
+        )
+        rewrite = rewrite_question(FOLLOW_UP, _HISTORY, make_llm(settings), settings)
+        request = server.requests[0]
+        if mode == "ok":
+            assert server.attempts == 1
+    assert (rewrite.method, rewrite.standalone) == (method, standalone), what
+    assert rewrite.question == FOLLOW_UP
+    prompt = " ".join(str(m["content"]) for m in request["messages"])
+    assert FOLLOW_UP in prompt and "lazy training dynamics" in prompt  # the history was sent
+    # a rewrite is one line: a small token budget (the openai client's name for it)
+    assert request.get("max_completion_tokens", request.get("max_tokens")) == 64
+    if note is None:
+        assert not [n for n in rewrite.notes if "rules used" in n]
+    else:
+        assert any(n.startswith(note) for n in rewrite.notes), rewrite.notes
+
+
 @pytest.mark.llm
 def test_model_rewrite_keeps_the_thread(seed_home: Path, embedder, gguf_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """With the local model the condense prompt is used; the result still retrieves the paper."""
+    """With the real local model the condense prompt is used, and the model's own rewrite is
+    accepted (not replaced by the rules); the result still retrieves the paper."""
     from bot.llm.providers import make_llm
 
     settings = make_settings(seed_home, llm_mode="local", max_tokens=48)
     llm = make_llm(settings)
-    history = [
-        Turn(
-            1,
-            FIRST,
-            FIRST,
-            "none",
-            {
-                "answer": "Grokking can arise when a network transitions from lazy training "
-                "dynamics to a rich, feature learning regime. [1]",
-                "citations": [{"n": 1, "paper_id": "x", "title": GROKKING}],
-            },
-        )
-    ]
-    rewrite = rewrite_question(FOLLOW_UP, history, llm, settings)
-    assert rewrite.method in {"llm", "llm+rules", "rules"}
+    rewrite = rewrite_question(FOLLOW_UP, _HISTORY, llm, settings)
+    assert not any("failed" in n for n in rewrite.notes), rewrite.notes
+    assert rewrite.method in {"llm", "llm+rules"}, (rewrite.method, rewrite.notes)
     assert rewrite.standalone and "\n" not in rewrite.standalone
     bot = PaperBot(make_settings(seed_home), embedder=embedder, llm=None)
     titles = [h.paper.title for h in bot.search(rewrite.standalone, k=5)]

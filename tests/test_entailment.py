@@ -232,6 +232,53 @@ def test_verify_generated(verifier: Verifier, what: str, text: str, kept: int, t
         assert draft.attributed == 1 and "[7]" not in draft.text and "[1]" in draft.text
 
 
+ASPIRIN_24 = "Daily aspirin reduced colorectal cancer incidence by 24%"
+PFGM_D = "The new models reduce to PFGM when D=1 and to diffusion models when D goes to infinity"
+VG_TEXT_CASES = [
+    # (what, generated text, the kept text, (supported, total), attributed, cited paper ids)
+    ("uncited sentence cited post hoc", f"{ASPIRIN_24}.", f"{ASPIRIN_24} [1].", (1, 1), 1,
+     ["aspirin"]),
+    ("only the second source cited: renumbered", f"{PFGM_D} [2].", f"{PFGM_D} [1].", (1, 1), 0,
+     ["pfgm"]),
+    ("out-of-range marker, no support: dropped", "Aspirin doubled the risk of heart attacks [9].",
+     "", (0, 1), 0, []),
+    ("two markers, one holds", f"{ASPIRIN_24} [1, 2].", f"{ASPIRIN_24} [1].", (1, 1), 0,
+     ["aspirin"]),
+    ("no-claim sentence counted, never kept", f"The dataset used was: [1]. {ASPIRIN_24} [1].",
+     f"{ASPIRIN_24} [1].", (1, 2), 0, ["aspirin"]),
+    ("two papers, numbered in order kept", f"{PFGM_D} [2]. {ASPIRIN_24} [1].",
+     f"{PFGM_D} [1]. {ASPIRIN_24} [2].", (2, 2), 0, ["pfgm", "aspirin"]),
+    ("empty text", "  ", "", (0, 0), 0, []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "text", "kept", "counts", "attributed", "papers"),
+    VG_TEXT_CASES,
+    ids=[c[0] for c in VG_TEXT_CASES],
+)
+def test_verify_generated_text_and_numbering(
+    verifier: Verifier,
+    what: str,
+    text: str,
+    kept: str,
+    counts: tuple[int, int],
+    attributed: int,
+    papers: list[str],
+) -> None:
+    """verify_generated directly: the exact text kept, its renumbered markers, the counts the
+    min_supported_fraction rule reads, and which evidence each marker now points to."""
+    draft = verify_generated(text, [_source(1, ASPIRIN), _source(2, PFGM)], verifier)
+    assert draft.text == kept, (what, draft)
+    assert (draft.supported, draft.total) == counts
+    assert draft.attributed == attributed
+    assert [c.paper_id for c in draft.citations] == papers
+    assert [c.n for c in draft.citations] == list(range(1, len(papers) + 1))
+    for c in draft.citations:
+        paper = {"aspirin": ASPIRIN, "pfgm": PFGM}[c.paper_id]
+        assert paper.text[c.start : c.end] == c.quote
+
+
 @MISSES_TWO_SENTENCES
 def test_verify_generated_cites_a_two_sentence_range(verifier: Verifier) -> None:
     text = (

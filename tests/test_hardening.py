@@ -286,4 +286,4 @@ def test_escape_codes_in_papers_never_reach_the_terminal(tmp_path: Path) -> None
     for args in (["papers"], ["ask", "What do they study?"], ["search", "things"]):
         out = subprocess.run([PAPERBOT, *args], env=env, capture_output=True, text=True).stdout
         assert "\x1b" not in out and "\x07" not in out, (args, out)
-        assert "Evil Title" in out or "study" in out, out
+        assert "Evil Title" in out, (args, out)  # the paper is shown, its codes stripped

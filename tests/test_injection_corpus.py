@@ -208,6 +208,7 @@ def test_the_local_model_leaks_no_canary(hostile_home: Path, embedder: LocalEmbe
     for record_id in ("hx-crosspaper-b", "hx-decreed", "hx-polite"):  # ~20 tok/s: three
         record = next(r for r in RECORDS if r["id"] == record_id)
         answer = bot.ask(record["question"], k=3)
-        assert answer.mode == "local" or answer.fallback_from == "local"
+        # the model ran and its words went through verification (kept or replaced)
+        assert answer.draft and answer.completion_tokens > 0, answer.to_dict()
         found += leaks([*_answer_texts(answer), str(getattr(answer, "draft", "") or "")])
     assert found == []

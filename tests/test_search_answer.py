@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.api import PaperBot
@@ -46,7 +48,10 @@ def test_extractive_answer_quotes_verbatim(seed_bot: PaperBot) -> None:
     assert answer.mode == "extractive"
     _check_citations(seed_bot, answer)
     assert GROKKING in {c.title for c in answer.citations}
-    assert answer.supported == answer.total == len(answer.answer.split("] ")) or answer.supported
+    # an extractive answer is all quotes: every quoted sentence is cited once and supported
+    markers = re.findall(r"(?<!\\)\[(\d+)\]", answer.answer)
+    assert sorted(int(n) for n in markers) == [c.n for c in answer.citations]
+    assert answer.supported == answer.total == len(answer.citations)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The HTTP API over a real ``paperbot serve`` process on 127.0.0.1 (streaming included)."""
+"""The HTTP API: the real app in-process (TestClient) for most routes; real ``paperbot serve``
+processes on 127.0.0.1 for startup, SSE streaming through a socket and the API key and limits."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from bot.api import PaperBot
-from tests.conftest import free_port, stop_process, wait_http
+from bot.index.embeddings import LocalEmbedder
+from bot.server.app import create_app
+from tests.conftest import free_port, make_settings, stop_process, wait_http
+from tests.faultserver import FaultServer, copies_first_sentence
 
 pytestmark = pytest.mark.server
 
@@ -80,9 +86,33 @@ def stop_server(server: Server) -> None:
     stop_process(server.proc, timeout=15)
 
 
+@dataclass
+class InProcess:
+    """The real app (middleware, Host guard, routes) over a real store, in this process."""
+
+    app: FastAPI
+    home: Path
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, base_url="http://127.0.0.1")  # the Host guard's name
+
+
+@pytest.fixture(scope="module")
+def api(
+    seed_home: Path, embedder: LocalEmbedder, tmp_path_factory: pytest.TempPathFactory
+) -> InProcess:
+    """Extractive mode over a copy of the seed store; no API key, no rate limit. Most API
+    tests need no server process: the real-process tests are startup, SSE streaming through a
+    socket (below) and the API key, limits and rate limit (``keyed_server``)."""
+    home = copy_store(seed_home, tmp_path_factory.mktemp("api-app") / "home")
+    bot = PaperBot(make_settings(home, rate_limit_per_minute=0), embedder=embedder, llm=None)
+    return InProcess(create_app(bot), home)
+
+
 @pytest.fixture(scope="session")
 def api_server(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Extractive-mode server over a copy of the seed store; no API key, no rate limit."""
+    """A real ``paperbot serve`` process in extractive mode over a copy of the seed store; no
+    API key, no rate limit (the browser tests in test_web_page.py need a socket)."""
     base = tmp_path_factory.mktemp("api-server")
     server = start_server(copy_store(seed_home, base / "home"), base / "server.log")
     yield server
@@ -122,8 +152,8 @@ def read_events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
 
 
 # --- basics ---------------------------------------------------------------------------------
-def test_health_docs_and_openapi(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_health_docs_and_openapi(api: InProcess) -> None:
+    with api.client() as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         docs = client.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
@@ -142,8 +172,8 @@ def test_health_docs_and_openapi(api_server: Server) -> None:
         assert path in paths, path
 
 
-def test_ask_returns_the_cli_json_shape(api_server: Server, seed_bot: PaperBot) -> None:
-    with api_server.client() as client:
+def test_ask_returns_the_cli_json_shape(api: InProcess, seed_bot: PaperBot) -> None:
+    with api.client() as client:
         response = client.post("/api/ask", json={"question": FIRST})
     assert response.status_code == 200
     data = response.json()
@@ -157,8 +187,8 @@ def test_ask_returns_the_cli_json_shape(api_server: Server, seed_bot: PaperBot) 
         assert abstract[c["start"] : c["end"]] == c["quote"]
 
 
-def test_chat_streams_tokens_then_the_verified_answer(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_chat_streams_tokens_then_the_verified_answer(api: InProcess) -> None:
+    with api.client() as client:
         with client.stream("POST", "/api/chat", json={"question": FIRST}) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -176,8 +206,8 @@ def test_chat_streams_tokens_then_the_verified_answer(api_server: Server) -> Non
     assert GROKKING in {c["title"] for c in final["citations"]}
 
 
-def test_follow_up_keeps_the_thread_over_http(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_follow_up_keeps_the_thread_over_http(api: InProcess) -> None:
+    with api.client() as client:
         first = client.post("/api/chat", json={"question": FIRST, "stream": False}).json()
         grokking_id = next(c["paper_id"] for c in first["citations"] if c["title"] == GROKKING)
         with client.stream(
@@ -201,8 +231,8 @@ def test_follow_up_keeps_the_thread_over_http(api_server: Server) -> None:
         assert client.get("/api/sessions/nope").status_code == 404
 
 
-def test_papers_and_search(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_papers_and_search(api: InProcess) -> None:
+    with api.client() as client:
         everything = client.get("/api/papers").json()
         assert everything["total"] >= 54
         found = client.get("/api/papers", params={"q": "grokking lazy"}).json()
@@ -216,8 +246,8 @@ def test_papers_and_search(api_server: Server) -> None:
         assert client.get("/api/stats").json()["llm_mode"] == "extractive"
 
 
-def test_input_limits(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_input_limits(api: InProcess) -> None:
+    with api.client() as client:
         too_long = client.post("/api/ask", json={"question": "why " * 600})
         assert too_long.status_code == 422 and "limit is 2000" in too_long.json()["detail"]
         assert client.post("/api/chat", json={"question": "x" * 2001}).status_code == 422
@@ -235,14 +265,14 @@ def test_input_limits(api_server: Server) -> None:
         assert huge.status_code == 413 and "PAPERBOT_MAX_REQUEST_BYTES" in huge.json()["detail"]
 
 
-def test_ingest_upload(api_server: Server, tmp_path: Path) -> None:
+def test_ingest_upload(api: InProcess, tmp_path: Path) -> None:
     record = {
         "id": "upload-1",
         "title": "Counting Penguins from Orbit",
         "abstract": "We count emperor penguin colonies in satellite images. Guano stains mark "
         "the colonies.",
     }
-    with api_server.client() as client:
+    with api.client() as client:
         added = client.post(
             "/api/ingest",
             files={"file": ("my papers.jsonl", json.dumps(record) + "\n", "application/json")},
@@ -261,8 +291,8 @@ def test_ingest_upload(api_server: Server, tmp_path: Path) -> None:
         assert broken.json()["failed"][0]["line"] == 1
 
 
-def test_summarize_and_newsletter_endpoints(api_server: Server) -> None:
-    with api_server.client() as client:
+def test_summarize_and_newsletter_endpoints(api: InProcess) -> None:
+    with api.client() as client:
         paper = client.get("/api/papers", params={"q": "grokking lazy"}).json()["papers"][0]
         one = client.post("/api/summarize", json={"paper_id": paper["id"]})
         assert one.status_code == 200, one.text
@@ -334,37 +364,46 @@ def test_rate_limit(keyed_server: Server) -> None:
     assert "PAPERBOT_RATE_LIMIT_PER_MINUTE" in limited.json()["detail"]
 
 
-# --- a real model streaming through the API -------------------------------------------------
-@pytest.mark.llm
-def test_chat_streams_local_model_tokens(
-    seed_home: Path, tmp_path: Path, gguf_path: Path, seed_bot: PaperBot
+# --- a model streaming through a real server process ----------------------------------------
+def test_chat_streams_model_tokens_then_the_verified_answer(
+    seed_home: Path, tmp_path: Path, seed_bot: PaperBot
 ) -> None:
-    """Local mode (SmolLM2 in llama.cpp): raw tokens stream, then the verified final answer."""
-    server = start_server(
-        copy_store(seed_home, tmp_path / "home"),
-        tmp_path / "server.log",
-        llm_mode="local",
-        max_tokens="64",
-    )
-    try:
-        with server.client() as client:
-            question = {"question": FIRST, "k": 2}  # a short prompt: prefill dominates on CPU
-            with client.stream("POST", "/api/chat", json=question) as response:
-                assert response.status_code == 200
-                events = read_events(response)
-    finally:
-        stop_server(server)
+    """A model behind the OpenAI protocol, one token at a time, through a real ``paperbot
+    serve`` process: raw tokens stream as labelled drafts, then the verified final answer.
+
+    The model is scripted (tests/faultserver.py), so the outcome is known: its faithful
+    sentence is kept. The real SmolLM2 streams in-process in tests/test_answer_llm.py (it took
+    2-3 minutes here on 2 cores, for no behaviour of the server that this test does not see)."""
+    with FaultServer(reply=copies_first_sentence("grokking"), token_delay=0.01) as model:
+        server = start_server(
+            copy_store(seed_home, tmp_path / "home"),
+            tmp_path / "server.log",
+            extra_env={
+                "OPENAI_BASE_URL": model.url,
+                "OPENAI_API_KEY": "sk-scripted",
+                "OPENAI_MODEL": "scripted",
+            },
+            llm_mode="openai",
+        )
+        try:
+            with server.client() as client:
+                question = {"question": FIRST, "k": 2}
+                with client.stream("POST", "/api/chat", json=question) as response:
+                    assert response.status_code == 200
+                    events = read_events(response)
+        finally:
+            stop_server(server)
+        sent = model.tokens_sent
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "meta" and kinds[-1] == "final", kinds
     tokens = [e["text"] for kind, e in events if kind == "token"]
-    assert len(tokens) > 3  # the model's raw tokens, as they came
+    assert len(tokens) > 3 and len(tokens) == sent - 1  # the model's words, as they came
     assert all(e["draft"] is True for kind, e in events if kind == "token")  # labelled drafts
     final = events[-1][1]
-    # the final answer is the verified one: the model's own (verified) or the extractive one
-    assert final["mode"] == "local" or final["fallback_from"] == "local", final
-    assert final["usage"]["completion_tokens"] > 0
-    assert final["verified"]["supported"] <= final["verified"]["total"]
-    for c in final["citations"]:
-        abstract = seed_bot.paper(c["paper_id"]).abstract
-        assert abstract[c["start"] : c["end"]] == c["quote"]
-        assert f"[{c['n']}]" in final["answer"]
+    assert (final["mode"], final["model"], final["fallback_from"]) == ("openai", "scripted", None)
+    assert final["draft"] == "".join(tokens)
+    assert final["verified"] == {"supported": 1, "total": 1}
+    (citation,) = final["citations"]
+    assert citation["title"] == GROKKING and final["answer"].endswith("[1].")
+    abstract = seed_bot.paper(citation["paper_id"]).abstract
+    assert abstract[citation["start"] : citation["end"]] == citation["quote"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,8 @@ from bot.storage.cache import GenerationCache, cache_key
 from bot.text.latex import clean_latex
 from bot.text.sentences import split_sentences
 from bot.types import LaySummary, Paper
-from tests.conftest import make_settings, openai_settings
+from tests.conftest import make_settings
+from tests.faultserver import FaultServer
 
 GROKKING = "Grokking as the Transition from Lazy to Rich Training Dynamics"
 FISHER = "Merging Models with Fisher-Weighted Averaging"
@@ -166,9 +168,11 @@ def test_gates_remove_unsupported_numbers_and_names(seed_bot: PaperBot) -> None:
     checked = check_lay_text(text, paper, seed_bot.verifier)
     assert checked.total == 3 and checked.supported == 1
     assert checked.text.startswith("Grokking can arise")
-    reasons = " ".join(checked.removed)
-    assert "GPT-5" in reasons or "300" in reasons or "LAION" in reasons
-    assert "97" in reasons
+    assert checked.removed == [  # each removed sentence with the first gate it failed
+        "The authors trained GPT-5 on the LAION dataset for 300 days. "
+        "(the number 300 is not in the abstract)",
+        "Grokking happens in 97% of all networks. (the number 97% is not in the abstract)",
+    ]
     for c in checked.citations:
         assert paper.abstract[c.start : c.end] == c.quote
 
@@ -219,13 +223,15 @@ def test_local_mode_summary_is_verified_and_cached(
     result = run()
     _assert_cited_verbatim(result, paper)
     assert result.fkgl == fkgl(result.summary)
-    if result.mode == "local":
-        assert result.model == llm.model and result.supported >= 1
-        if result.revised:
-            assert any("revised draft measured" in n for n in result.notes)
+    # the model ran (no error) and its draft went through the gates; which way they decide is
+    # pinned with a scripted model below
+    assert not any("model failed" in n for n in result.notes), result.notes
+    if result.fallback_from is None:
+        assert result.mode == "local" and result.model == llm.model and result.supported >= 1
+        assert result.revised == any("revised draft measured" in n for n in result.notes)
     else:  # the 135M model's draft failed the gates: honest extractive fallback
-        assert result.mode == "extractive" and result.fallback_from == "local"
-        assert any("faithfulness" in n or "model failed" in n for n in result.notes)
+        assert (result.mode, result.fallback_from) == ("extractive", "local")
+        assert any("faithfulness" in n for n in result.notes), result.notes
     assert run().cached  # re-run: instant, from the cache
 
 
@@ -252,18 +258,50 @@ def test_changed_prompt_or_model_changes_the_cache_key(
     assert key(None) == key(None)  # extractive summaries use no prompt
 
 
-@pytest.mark.llm
-@pytest.mark.server
-def test_openai_mode_summary_against_real_server(
-    seed_home: Path, embedder: LocalEmbedder, llama_server: str
+def _numbered(body: dict[str, Any]) -> list[tuple[int, str]]:
+    """The numbered abstract sentences of a lay_summary request (prompts/lay_summary.md)."""
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    return [(int(n), t) for n, t in re.findall(r"^\[(\d+)\] (.+)$", prompt, re.MULTILINE)]
+
+
+def _copies_two(body: dict[str, Any]) -> str:
+    """A faithful scripted model: the first two abstract sentences, each cited."""
+    return " ".join(f"{text.rstrip('.')} [{n}]." for n, text in _numbered(body)[:2])
+
+
+UNFAITHFUL = "The authors trained GPT-5 on the LAION dataset for 300 days [1]."
+
+
+@pytest.mark.parametrize("faithful", [True, False], ids=["faithful-kept", "unfaithful-replaced"])
+def test_openai_protocol_summary_is_kept_or_replaced(
+    seed_home: Path, embedder: LocalEmbedder, faithful: bool
 ) -> None:
-    settings = openai_settings(seed_home, llama_server)
-    bot = PaperBot(settings, embedder=embedder, llm=make_llm(settings))
-    result = bot.summarize(FISHER, use_cache=False)
+    """The summary path over the OpenAI protocol with a scripted model, each outcome pinned.
+    (The openai client against llama-cpp-python's real server is tested in
+    tests/test_answer_llm.py; the real SmolLM2 summarises above.)"""
+    reply = _copies_two if faithful else (lambda body: UNFAITHFUL)
+    with FaultServer(reply=reply) as server:
+        settings = make_settings(
+            seed_home,
+            llm_mode="openai",
+            openai_base_url=server.url,
+            openai_api_key="sk-scripted",
+            openai_model="scripted",
+            llm_max_retries=0,
+        )
+        bot = PaperBot(settings, embedder=embedder, llm=make_llm(settings))
+        result = bot.summarize(FISHER, use_cache=False)
+        first = server.requests[0]
     paper = bot.find_paper(FISHER)
+    assert _numbered(first)  # the model was shown the numbered abstract
     _assert_cited_verbatim(result, paper)
     assert result.fkgl == fkgl(result.summary)
-    if result.mode == "openai":
-        assert result.model == "smollm2-135m" and result.supported >= 1
+    if faithful:
+        assert (result.mode, result.model, result.fallback_from) == ("openai", "scripted", None)
+        assert (result.supported, result.total) == (2, 2)
+        quoted = [text for _, text in _numbered(first)[:2]]
+        assert [c.quote for c in result.citations] == quoted
     else:
-        assert result.fallback_from == "openai"
+        assert (result.mode, result.model, result.fallback_from) == ("extractive", "none", "openai")
+        assert "GPT-5" not in result.summary
+        assert any("GPT-5" in r for r in result.removed), result.removed

@@ -14,6 +14,7 @@ import pytest
 
 from bot.errors import InputError
 from bot.evaluation.verifier import (
+    PRF,
     CachedEmbedder,
     ClaimPair,
     _fit_trees,
@@ -212,9 +213,24 @@ def test_evaluate_counts_rationales_and_support(scifact_dir: Path, verifier: Ver
     assert report.rationale.tp >= 3  # the obvious sentences are found
     assert report.support.gold == 3
     assert report.supported_by_label["NEI"] == 0  # nothing supports the unrelated claims
-    assert report.support.p == report.support.tp / max(report.support.predicted, 1)
+    assert 0 < report.support.tp <= report.support.predicted  # scored by PRF (tested below)
     data = report.to_dict()
     assert set(data["rationale"]) == {"p", "r", "f1"} and data["pairs"] == 7
+
+
+@pytest.mark.parametrize(
+    ("tp", "predicted", "gold", "expected"),
+    [
+        (2, 4, 3, {"p": 0.5, "r": 0.6667, "f1": 0.5714}),  # f1 = 2 * 1/2 * 2/3 / (7/6) = 4/7
+        (3, 3, 3, {"p": 1.0, "r": 1.0, "f1": 1.0}),
+        (0, 3, 2, {"p": 0.0, "r": 0.0, "f1": 0.0}),
+        (0, 0, 0, {"p": 0.0, "r": 0.0, "f1": 0.0}),  # nothing predicted, nothing gold: no 0/0
+    ],
+)
+def test_precision_recall_f1_from_known_counts(
+    tp: int, predicted: int, gold: int, expected: dict[str, float]
+) -> None:
+    assert PRF(tp, predicted, gold).to_dict() == expected
 
 
 def test_fit_and_cross_validate_on_tiny_set(scifact_dir: Path, embedder: LocalEmbedder) -> None:
