@@ -90,7 +90,7 @@ def escape(text: str) -> str:
     return _escape(clean_text(text))
 
 
-def _bot() -> Any:
+def bot_from_env() -> Any:
     from bot.api import PaperBot
 
     return PaperBot()
@@ -116,7 +116,7 @@ def error_text(exc: BaseException) -> str:
     return text
 
 
-def _run(fn: Callable[[], T]) -> T:
+def run_or_exit(fn: Callable[[], T]) -> T:
     """Run ``fn``; a :class:`PaperbotError` becomes one clean line and exit code 1."""
     try:
         return fn()
@@ -155,12 +155,12 @@ def print_mode_hint(bot: Any) -> None:
         err.print(f"[dim]hint: {escape(hint)}[/]")
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     if not enabled:
         yield None
         return
@@ -197,13 +197,6 @@ def print_ingest_report(report: IngestReport, notes: Sequence[str] = ()) -> None
     for failure in report.failed:
         where = f"{failure.path}:{failure.line}" if failure.line else failure.path
         err.print(f"[red]failed:[/] {escape(where)}: {escape(failure.error)}")
-
-
-# Public names for command modules in bot/cli/commands/.
-bot_from_env = _bot
-run_or_exit = _run
-print_json = _print_json
-progress_bar = _progress
 
 
 def _reflow(text: str | None) -> str | None:

@@ -15,17 +15,17 @@ from bot.cli.app import (
     KOpt,
     SinceOpt,
     UntilOpt,
-    _bot,
-    _print_json,
-    _progress,
-    _run,
     app,
+    bot_from_env,
     err,
     escape,
     how_answered,
     out,
     print_ingest_report,
+    print_json,
     print_mode_hint,
+    progress_bar,
+    run_or_exit,
 )
 
 
@@ -49,11 +49,11 @@ def ingest(
     Unreadable files and records are reported with path and line; everything else is
     ingested. Exit code 1 if anything failed.
     """
-    bot = _run(_bot)
-    with _progress(not as_json and err.is_terminal) as progress:
-        report = _run(lambda: bot.ingest(paths, progress=progress, fmt=fmt))
+    bot = run_or_exit(bot_from_env)
+    with progress_bar(not as_json and err.is_terminal) as progress:
+        report = run_or_exit(lambda: bot.ingest(paths, progress=progress, fmt=fmt))
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         print_ingest_report(report)
     if report.failed:
@@ -77,8 +77,8 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrieve the papers that best match QUERY (no language model)."""
-    bot = _run(_bot)
-    hits = _run(
+    bot = run_or_exit(bot_from_env)
+    hits = run_or_exit(
         lambda: bot.search(
             query,
             k=k,
@@ -90,9 +90,9 @@ def search(
             diverse=diverse,
         )
     )
-    notes = _run(lambda: bot.filter_notes(since, until, category, author))
+    notes = run_or_exit(lambda: bot.filter_notes(since, until, category, author))
     if as_json:
-        _print_json({"results": [h.to_dict() for h in hits], "notes": notes})
+        print_json({"results": [h.to_dict() for h in hits], "notes": notes})
         return
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
@@ -115,18 +115,18 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the ingested papers, with verified citations."""
-    bot = _run(_bot)
+    bot = run_or_exit(bot_from_env)
 
     def go() -> Any:
         return bot.ask(question, k=k, since=since, until=until, categories=category, authors=author)
 
     if as_json or not err.is_terminal:
-        answer = _run(go)
+        answer = run_or_exit(go)
     else:
         with err.status("Retrieving, generating and verifying..."):
-            answer = _run(go)
+            answer = run_or_exit(go)
     if as_json:
-        _print_json(answer.to_dict())
+        print_json(answer.to_dict())
         return
     out.print(f"[bold]Q:[/] {escape(answer.question)}\n")
     out.print(escape(answer.answer) + "\n")
@@ -145,10 +145,10 @@ def ask(
 @app.command()
 def papers(as_json: JsonOpt = False) -> None:
     """List the stored papers."""
-    bot = _run(_bot)
-    items = _run(bot.papers)
+    bot = run_or_exit(bot_from_env)
+    items = run_or_exit(bot.papers)
     if as_json:
-        _print_json({"papers": [p.to_dict(full=False) for p in items]})
+        print_json({"papers": [p.to_dict(full=False) for p in items]})
         return
     table = Table("id", "title", "published", show_lines=False)
     for p in items:
@@ -160,10 +160,10 @@ def papers(as_json: JsonOpt = False) -> None:
 @app.command()
 def stats(as_json: JsonOpt = False) -> None:
     """Paper and chunk counts, embedding model, store location, generation mode."""
-    bot = _run(_bot)
-    data = _run(bot.stats)
+    bot = run_or_exit(bot_from_env)
+    data = run_or_exit(bot.stats)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     for key, value in data.items():
         out.print(f"{key:16} {escape(str(value))}")
